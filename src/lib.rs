@@ -5,4 +5,5 @@
 //! tracer's toolkit, the one place that talks to the OS.
 
 pub mod atf;
+pub mod suite;
 pub mod trace;

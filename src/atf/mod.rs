@@ -4,6 +4,7 @@
 
 pub mod case;
 pub mod cli;
+pub mod listing;
 mod macros;
 pub mod metadata;
 pub mod program;

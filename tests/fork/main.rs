@@ -1,1 +1,12 @@
-fn main() {}
+//! t_fork: placeholder until the toolkit lands.
+use ptrace_atf::atf::{Program, TestCase};
+
+fn main() {
+    let mut p = Program::new();
+    p.add(
+        TestCase::new("pipeline")
+            .descr("placeholder")
+            .body(|_tc| {}),
+    );
+    p.main()
+}
