@@ -1,0 +1,198 @@
+//! kyua end to end: install the suite into a temporary tree, run the real kyua over it,
+//! read the results back from kyua's database, and check every case's result is the one it
+//! declares (expected failures carry `X-bug`; nothing is broken or failed). Also checks every
+//! program's listing with kyua's parser and the documented errors of bad invocations.
+
+use ptrace_atf::atf::listing;
+use ptrace_atf::suite::{AREAS, WAITERS};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn bin_dir() -> PathBuf {
+    Path::new(env!("CARGO_BIN_EXE_ptrace-atf"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn kyua() -> Option<PathBuf> {
+    let path = std::env::var("PATH").unwrap_or_default();
+    let found = path
+        .split(':')
+        .map(|d| Path::new(d).join("kyua"))
+        .find(|p| p.is_file());
+    if found.is_none() {
+        assert!(
+            std::env::var("CI").is_err(),
+            "kyua is not installed, and CI must run the kyua end-to-end test"
+        );
+        eprintln!(
+            "!!! SKIPPED: kyua is not installed (apt-get install kyua); end-to-end test not run"
+        );
+    }
+    found
+}
+
+fn db_exec(kyua: &Path, db: &Path, sql: &str) -> Vec<Vec<String>> {
+    let out = Command::new(kyua)
+        .arg("db-exec")
+        .arg(format!("--results-file={}", db.display()))
+        .arg("--no-headers")
+        .arg(sql)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "kyua db-exec: {out:?}");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.splitn(4, ',').map(String::from).collect())
+        .collect()
+}
+
+#[test]
+fn whole_suite_under_kyua_gives_the_declared_results() {
+    let Some(kyua) = kyua() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let tree = tmp.path().join("tree");
+    let st = Command::new(env!("CARGO_BIN_EXE_ptrace-atf"))
+        .arg("--bin-dir")
+        .arg(bin_dir())
+        .arg("install")
+        .arg(&tree)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let db = tmp.path().join("results.db");
+    let mut cmd = Command::new(&kyua);
+    cmd.arg("--variable=parallelism=2");
+    if unsafe { libc::geteuid() } == 0 {
+        cmd.arg("--variable=unprivileged_user=nobody");
+    }
+    let out = cmd
+        .arg("test")
+        .arg(format!("--kyuafile={}", tree.join("Kyuafile").display()))
+        .arg(format!("--results-file={}", db.display()))
+        .current_dir(&tree)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let rows = db_exec(
+        &kyua,
+        &db,
+        "SELECT tp.relative_path, tc.name, tr.result_type, tr.result_reason \
+         FROM test_programs tp JOIN test_cases tc USING (test_program_id) \
+         JOIN test_results tr USING (test_case_id)",
+    );
+    let bugs: BTreeMap<(String, String), String> = db_exec(
+        &kyua,
+        &db,
+        "SELECT tp.relative_path, tc.name, m.property_value \
+         FROM test_programs tp JOIN test_cases tc USING (test_program_id) \
+         JOIN metadatas m USING (metadata_id) WHERE m.property_name = 'custom.bug'",
+    )
+    .into_iter()
+    .map(|r| ((r[0].clone(), r[1].clone()), r[2].clone()))
+    .collect();
+    let mut bad = Vec::new();
+    for r in &rows {
+        let key = (r[0].clone(), r[1].clone());
+        let declared_xfail = bugs.contains_key(&key);
+        let ok = match r[2].as_str() {
+            "passed" => !declared_xfail,
+            "skipped" => !declared_xfail && !r[3].to_lowercase().contains("not implemented"),
+            "expected_failure" => declared_xfail,
+            _ => false,
+        };
+        if !ok {
+            bad.push(format!("{}:{} -> {}: {}", r[0], r[1], r[2], r[3]));
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "unexpected results:\n{}\n\nkyua said:\n{stdout}",
+        bad.join("\n")
+    );
+    for a in AREAS {
+        for w in WAITERS {
+            let prog = format!("{}/{}_{w}", a.dir, a.program);
+            assert!(
+                rows.iter().any(|r| r[0] == prog),
+                "{prog} ran no case under kyua"
+            );
+        }
+    }
+    assert!(out.status.success(), "kyua test failed:\n{stdout}");
+}
+
+#[test]
+fn every_program_lists_what_kyua_accepts() {
+    for a in AREAS {
+        let exe = bin_dir().join(a.program);
+        let out = Command::new(&exe).arg("-l").output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", a.program);
+        assert!(out.stderr.is_empty(), "{} -l wrote to stderr", a.program);
+        let text = String::from_utf8(out.stdout).unwrap();
+        let cases = listing::parse(&text).unwrap_or_else(|e| panic!("{}: {e}", a.program));
+        for c in &cases {
+            let t: u64 = c.get("timeout").expect("explicit timeout").parse().unwrap();
+            assert!(
+                (1..300).contains(&t),
+                "{}:{} timeout {t}",
+                a.program,
+                c.ident
+            );
+            assert!(
+                c.get("descr").is_some_and(|d| !d.is_empty()),
+                "{}:{} has no descr",
+                a.program,
+                c.ident
+            );
+        }
+    }
+}
+
+fn run(exe: &str, args: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::new(exe).args(args).output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn bad_invocations_give_documented_messages_and_codes() {
+    for a in AREAS {
+        let exe = bin_dir().join(a.program);
+        let exe = exe.to_str().unwrap();
+        let p = a.program;
+        let see = format!("{p}: See atf-test-program(1) for usage details.\n");
+        for (args, msg) in [
+            (&[][..], "Must provide a test case name".to_string()),
+            (&["nosuch"][..], "Unknown test case `nosuch'".to_string()),
+            (&["-Z"][..], "Unknown option -Z.".to_string()),
+            (
+                &["-v", "x", "y"][..],
+                "-v requires an argument of the form var=value".into(),
+            ),
+        ] {
+            let (code, out, err) = run(exe, args);
+            assert_eq!(code, Some(1), "{p} {args:?}");
+            assert!(out.is_empty(), "{p} {args:?} wrote to stdout");
+            assert_eq!(err, format!("{p}: ERROR: {msg}\n{see}"), "{p} {args:?}");
+        }
+    }
+    let me = env!("CARGO_BIN_EXE_ptrace-atf");
+    let (code, _, err) = run(me, &["bogus"]);
+    assert_eq!(code, Some(2), "{err}");
+    let (code, _, err) = run(me, &["test", "-j", "0"]);
+    assert_eq!(code, Some(2), "{err}");
+    let (code, _, err) = run(me, &["--bin-dir", "/nonexistent", "test"]);
+    assert_eq!(code, Some(3));
+    assert!(err.contains("not found in /nonexistent"), "{err}");
+    let (code, _, err) = run(me, &["--bin-dir", "/nonexistent", "install", "/tmp/x"]);
+    assert_eq!(code, Some(3), "{err}");
+    let (code, out, _) = run(me, &["--help"]);
+    assert_eq!(code, Some(0));
+    assert!(out.contains("Exit status:"));
+}
