@@ -21,7 +21,16 @@ macro_rules! area {
 }
 
 /// Every area, in the order the top-level Kyuafile includes them.
-pub const AREAS: &[Area] = &[area!("fork", "t_fork")];
+pub const AREAS: &[Area] = &[
+    area!("fork", "t_fork"),
+    area!("lwp", "t_lwp"),
+    area!("syscall", "t_syscall"),
+    area!("signals", "t_signals"),
+    area!("dbregs_x86", "t_dbregs_x86"),
+    area!("zombie", "t_zombie"),
+    area!("bytetransfer", "t_bytetransfer"),
+    area!("registers", "t_registers"),
+];
 
 /// The waiter suffixes a program is installed under (`t_fork_wait4`, ...).
 pub const WAITERS: &[&str] = &["wait", "wait3", "wait4", "waitid", "waitpid", "pidfd"];
