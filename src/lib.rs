@@ -5,5 +5,6 @@
 //! tracer's toolkit, the one place that talks to the OS.
 
 pub mod atf;
+pub mod harness;
 pub mod suite;
 pub mod trace;

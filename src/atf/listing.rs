@@ -153,10 +153,10 @@ pub fn parse(text: &str) -> Result<Vec<Listed>, String> {
             }
         }
     }
-    if let Some(c) = current.take() {
-        if !cases.iter().any(|k| k.ident == c.ident) {
-            cases.push(c);
-        }
+    if let Some(c) = current.take()
+        && !cases.iter().any(|k| k.ident == c.ident)
+    {
+        cases.push(c);
     }
     if cases.is_empty() {
         return Err("No test cases".into());

@@ -269,10 +269,10 @@ fn set_mode(mode: Expect, reason: Option<String>, early: Option<TestResult>) {
             s.expect_reason = reason;
             s.expect_previous_fail_count = s.expect_fail_count;
         }
-        if let Some(early) = early {
-            if let Err(e) = s.sink.write(&early) {
-                return Err(TestResult::Broken(e));
-            }
+        if let Some(early) = early
+            && let Err(e) = s.sink.write(&early)
+        {
+            return Err(TestResult::Broken(e));
         }
         Ok(())
     });

@@ -1,0 +1,40 @@
+//! The tracer's toolkit: the one place that talks to the OS about tracing.
+//!
+//! - `sys`: typed ptrace(2) requests;
+//! - `event`: `Options` (PTRACE_O_*) and `PtraceEvent` (PTRACE_EVENT_*);
+//! - `status`: typed wait statuses (`Status`) and signal names;
+//! - `wait`: `Waiter`, the wait(2) family as variants, every wait with a deadline;
+//! - `want`: typed expectations (`expect_stopped`, `expect_event`, ...);
+//! - `forkee`: forked children running closures, with child-side assertions;
+//! - `vfork`: real vfork(2) and clone(2) children;
+//! - `proc`: /proc readers;
+//! - `cleanup`: kill and reap whatever a case left behind;
+//! - `expect`: per-OS expected values.
+//!
+//! Failures panic with a one-line message naming both sides; `#[track_caller]` makes the
+//! reported location the scenario's line. Nothing here depends on the ATF runtime.
+
+pub mod cleanup;
+pub mod deadline;
+pub mod event;
+pub mod expect;
+pub mod forkee;
+pub mod proc;
+pub mod status;
+pub mod sys;
+pub mod vfork;
+pub mod wait;
+pub mod waiter_kind;
+pub mod want;
+
+#[cfg(test)]
+mod tests;
+
+pub use cleanup::{Leftovers, exit_kill_default, reap_all};
+pub use event::{Options, PtraceEvent};
+pub use forkee::{CHILD_FAILED_CODE, Child, Forkee};
+pub use status::{Status, sig_name};
+pub use vfork::{clone_child, vfork_exec, vfork_exit};
+pub use wait::{DEFAULT_DEADLINE, Waiter};
+pub use waiter_kind::WaiterKind;
+pub use want::Want;

@@ -1,0 +1,47 @@
+//! The glue between the ATF runtime and the tracer's toolkit that every area program uses:
+//! a `Program` whose teardown kills and reaps what a case left behind, and the waiter a
+//! program run was asked for.
+
+use crate::atf::{Program, Tc};
+use crate::trace::{Waiter, reap_all};
+
+/// A program whose every body ends by killing and reaping what is left; a case that
+/// passed but left a process behind fails.
+pub fn program() -> Program {
+    let mut p = Program::new();
+    p.teardown(|_tc| {
+        let left = reap_all();
+        if left.is_clean() {
+            Ok(())
+        } else {
+            Err(format!("the case left processes behind: {left}"))
+        }
+    });
+    p
+}
+
+/// The waiter this run uses: config variable `waiter`, else the program's name suffix
+/// (`t_fork_wait4`), else waitpid. A bad name fails the case.
+pub fn waiter(tc: &Tc) -> Waiter {
+    Waiter::from_env(tc.config("waiter"), tc.program()).unwrap_or_else(|e| tc.fail(e))
+}
+
+/// Skips the case when the waiter cannot wait for one named process (wait, wait3).
+pub fn require_pid_waiter(tc: &Tc, w: &Waiter) {
+    if !w.kind().names_pid() {
+        tc.skip(format!(
+            "{}() cannot wait for a chosen pid, and this case waits for several processes",
+            w.kind().call_name()
+        ));
+    }
+}
+
+/// Skips the case when the waiter takes no options (wait(2): no __WALL, no WNOHANG).
+pub fn require_waiter_options(tc: &Tc, w: &Waiter) {
+    if !w.kind().takes_options() {
+        tc.skip(format!(
+            "{}() takes no options (no __WALL or WNOHANG), which this case needs",
+            w.kind().call_name()
+        ));
+    }
+}
