@@ -3,6 +3,7 @@
 mod direct;
 mod install;
 mod kyua;
+mod truss;
 
 use clap::{Parser, Subcommand};
 use std::collections::BTreeMap;
@@ -71,6 +72,10 @@ enum Cmd {
         #[arg(long)]
         verbose: bool,
     },
+    /// Trace a command's system calls and print per-syscall counts, errors and missed
+    /// entry/exit events.
+    #[command(after_help = EXIT_CODES)]
+    Truss(truss::Args),
 }
 
 fn parse_var(s: &str) -> Result<(String, String), String> {
@@ -246,6 +251,7 @@ fn main() -> ExitCode {
             }
             Err(e) => fail(3, &e),
         },
+        Cmd::Truss(args) => truss::run(args),
         Cmd::Test {
             filters,
             direct,
