@@ -8,6 +8,7 @@ pub mod listing;
 mod macros;
 pub mod metadata;
 pub mod program;
+pub mod repeat;
 pub mod result;
 pub mod state;
 pub mod strict;

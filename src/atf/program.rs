@@ -3,6 +3,7 @@
 use super::case::{Tc, TestCase};
 use super::cli::{self, Part, Usage};
 use super::metadata::DEFAULT_TIMEOUT;
+use super::repeat;
 use super::result::TestResult;
 use super::state::{self, Finish, Sink};
 use super::watchdog::Watchdog;
@@ -34,6 +35,11 @@ static LAST_PANIC: Mutex<Option<String>> = Mutex::new(None);
 /// Records a panic's message and location for the runner; prints nothing, so a `-l` run
 /// or a body keeps stderr for what the case itself says.
 fn install_panic_hook() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(install_hook_now);
+}
+
+fn install_hook_now() {
     panic::set_hook(Box::new(|info| {
         if info.payload().downcast_ref::<Finish>().is_some() {
             return;
@@ -208,6 +214,18 @@ impl Program {
         }
         let tc = Tc::new(&name, config, srcdir, &prog);
         match part {
+            Part::Body if std::env::var_os(repeat::ENV).is_some() => {
+                let value = std::env::var(repeat::ENV).unwrap_or_default();
+                match repeat::Spec::parse(&value) {
+                    Ok(spec) => repeat::run(&spec, &|| {
+                        self.run_body_watched(idx, &tc, Sink::File("/dev/null".into()), false)
+                    }),
+                    Err(e) => {
+                        eprintln!("{prog}: ERROR: {}: {e}", repeat::ENV);
+                        1
+                    }
+                }
+            }
             Part::Body => {
                 let result = self.run_body(idx, &tc, Sink::from_arg(&args.resfile));
                 if let Err(e) = Sink::from_arg(&args.resfile).write(&result) {
@@ -223,10 +241,16 @@ impl Program {
     /// Runs body `idx` and the teardown in this process; returns the final result (not yet
     /// written). Results an `expect_*` call writes early go to `sink` at the call.
     pub fn run_body(&self, idx: usize, tc: &Tc, sink: Sink) -> TestResult {
+        self.run_body_watched(idx, tc, sink, true)
+    }
+
+    /// `run_body`, with or without the watchdog thread (a loop relies on the waiters'
+    /// deadlines instead, to keep an iteration cheap).
+    fn run_body_watched(&self, idx: usize, tc: &Tc, sink: Sink, watch: bool) -> TestResult {
         let case = &self.cases[idx];
         install_panic_hook();
         state::begin(sink.clone());
-        let watchdog = Watchdog::start(case.meta.timeout_secs(), sink, &case.name);
+        let watchdog = watch.then(|| Watchdog::start(case.meta.timeout_secs(), sink, &case.name));
         let body = case
             .body
             .as_ref()

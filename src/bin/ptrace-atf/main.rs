@@ -3,6 +3,7 @@
 mod direct;
 mod install;
 mod kyua;
+mod repro;
 mod truss;
 
 use clap::{Parser, Subcommand};
@@ -76,6 +77,10 @@ enum Cmd {
     /// entry/exit events.
     #[command(after_help = EXIT_CODES)]
     Truss(truss::Args),
+    /// Run one case over and over (thousands of times a second) to reproduce a rare race;
+    /// print each failing iteration with its reason and output.
+    #[command(after_help = EXIT_CODES)]
+    Loop(repro::Args),
 }
 
 fn parse_var(s: &str) -> Result<(String, String), String> {
@@ -252,6 +257,7 @@ fn main() -> ExitCode {
             Err(e) => fail(3, &e),
         },
         Cmd::Truss(args) => truss::run(args),
+        Cmd::Loop(args) => repro::run(args, &bins),
         Cmd::Test {
             filters,
             direct,

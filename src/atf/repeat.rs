@@ -1,0 +1,244 @@
+//! Running one case over and over in one program run, for chasing rare races
+//! (`ptrace-atf loop` drives it through the environment variable `PTRACE_ATF_LOOP`).
+//!
+//! Each iteration is as isolated as the case allows without an exec: in-process, the body
+//! gets fresh state and the program's teardown (kill, reap, leak check) runs after it; with
+//! `fork`, each iteration runs in a forked child judged by kyua's rules, for cases that end
+//! their process on purpose. The body's stdout and stderr are captured per iteration and
+//! printed with a failure.
+//!
+//! Protocol on the original stdout, one line each: `fail <iteration> <result>` followed by
+//! the iteration's output as `| <line>`, `tick <iterations> <failures>` at most ten times a
+//! second, and `done <iterations> <failures> <seconds>`. The iteration in progress is also
+//! stored as a native-endian u64 at the start of the file named by `counter=PATH`, so a
+//! driver can name the iteration that killed the whole program.
+
+use super::result::TestResult;
+use super::verdict::{Termination, judge};
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::fd::{AsRawFd, FromRawFd};
+use std::time::{Duration, Instant};
+
+/// The environment variable that turns a body run into a loop.
+pub const ENV: &str = "PTRACE_ATF_LOOP";
+
+/// What `PTRACE_ATF_LOOP` asks for: `n=100000,duration=60,until_fail,fork,counter=/path`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Spec {
+    pub iterations: Option<u64>,
+    pub duration: Option<Duration>,
+    pub until_fail: bool,
+    pub fork: bool,
+    pub counter: Option<String>,
+}
+
+impl Spec {
+    /// Parses the variable's value.
+    pub fn parse(s: &str) -> Result<Spec, String> {
+        let mut spec = Spec::default();
+        for item in s.split(',').filter(|i| !i.is_empty()) {
+            match item.split_once('=') {
+                Some(("n", v)) => {
+                    spec.iterations = Some(v.parse().map_err(|_| format!("bad n={v}"))?)
+                }
+                Some(("duration", v)) => {
+                    let secs: f64 = v.parse().map_err(|_| format!("bad duration={v}"))?;
+                    spec.duration = Some(Duration::from_secs_f64(secs.max(0.0)));
+                }
+                Some(("counter", v)) => spec.counter = Some(v.to_string()),
+                None if item == "until_fail" => spec.until_fail = true,
+                None if item == "fork" => spec.fork = true,
+                _ => return Err(format!("unknown loop setting '{item}'")),
+            }
+        }
+        Ok(spec)
+    }
+}
+
+/// Per-iteration capture of fds 1 and 2 into a memory file.
+struct Capture {
+    mem: File,
+}
+
+impl Capture {
+    fn start() -> std::io::Result<(Capture, File)> {
+        // SAFETY: plain fd syscalls; the duplicated stdout is owned by the returned File.
+        unsafe {
+            let out = libc::dup(1);
+            if out < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            let mem = libc::memfd_create(c"ptrace-atf-loop".as_ptr(), libc::MFD_CLOEXEC);
+            if mem < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            libc::dup2(mem, 1);
+            libc::dup2(mem, 2);
+            Ok((
+                Capture {
+                    mem: File::from_raw_fd(mem),
+                },
+                File::from_raw_fd(out),
+            ))
+        }
+    }
+
+    fn reset(&mut self) {
+        let _ = self.mem.set_len(0);
+        let _ = self.mem.seek(SeekFrom::Start(0));
+    }
+
+    fn text(&mut self) -> String {
+        let _ = std::io::stdout().flush();
+        let mut s = String::new();
+        let _ = self.mem.seek(SeekFrom::Start(0));
+        let _ = self.mem.read_to_string(&mut s);
+        s
+    }
+}
+
+/// Writes the iteration number where a driver can read it after a crash.
+struct Counter(Option<*mut u64>);
+
+impl Counter {
+    fn open(path: Option<&str>) -> Counter {
+        let Some(path) = path else {
+            return Counter(None);
+        };
+        let Ok(f) = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .open(path)
+        else {
+            return Counter(None);
+        };
+        let _ = f.set_len(8);
+        // SAFETY: a shared 8-byte mapping of a file we just sized; kept for the process's life.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                8,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                f.as_raw_fd(),
+                0,
+            )
+        };
+        Counter((p != libc::MAP_FAILED).then_some(p.cast()))
+    }
+
+    fn set(&self, i: u64) {
+        if let Some(p) = self.0 {
+            // SAFETY: p maps 8 writable bytes.
+            unsafe { std::ptr::write_volatile(p, i) };
+        }
+    }
+}
+
+/// Runs one iteration in a forked child and judges it as kyua would.
+fn forked(run: &dyn Fn() -> TestResult) -> TestResult {
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 into a local array.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return TestResult::Broken("pipe2 failed".into());
+    }
+    // SAFETY: the child runs the body (the same code a kyua run executes) then _exits.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        unsafe { libc::close(fds[0]) };
+        let r = run();
+        let line = r.to_line();
+        unsafe {
+            libc::write(fds[1], line.as_ptr().cast(), line.len());
+            libc::_exit(r.exit_code());
+        }
+    }
+    // SAFETY: we own both ends; the read end becomes a File.
+    unsafe { libc::close(fds[1]) };
+    let mut reader = unsafe { File::from_raw_fd(fds[0]) };
+    if pid < 0 {
+        return TestResult::Broken("fork failed".into());
+    }
+    let mut line = String::new();
+    let _ = reader.read_to_string(&mut line);
+    let mut status = 0;
+    // SAFETY: waiting for our own child.
+    while unsafe { libc::waitpid(pid, &mut status, 0) } < 0
+        && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR)
+    {}
+    let end = if libc::WIFEXITED(status) {
+        Termination::Exited(libc::WEXITSTATUS(status))
+    } else {
+        Termination::Signaled {
+            sig: libc::WTERMSIG(status),
+            core: libc::WCOREDUMP(status),
+        }
+    };
+    judge((!line.is_empty()).then_some(line.as_str()), end)
+}
+
+/// Runs the loop; returns the exit status (0 when no iteration failed).
+pub fn run(spec: &Spec, body: &dyn Fn() -> TestResult) -> i32 {
+    let (mut capture, mut out) = match Capture::start() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("loop: cannot capture output: {e}");
+            return 1;
+        }
+    };
+    let counter = Counter::open(spec.counter.as_deref());
+    let start = Instant::now();
+    let mut last_tick = start;
+    let (mut i, mut failures) = (0u64, 0u64);
+    loop {
+        if spec.iterations.is_some_and(|n| i >= n)
+            || spec.duration.is_some_and(|d| start.elapsed() >= d)
+        {
+            break;
+        }
+        i += 1;
+        counter.set(i);
+        capture.reset();
+        let r = if spec.fork { forked(body) } else { body() };
+        if let TestResult::Skipped(_) = r {
+            let _ = writeln!(out, "fail {i} {r}");
+            break;
+        }
+        if !r.is_good() {
+            failures += 1;
+            let mut msg = format!("fail {i} {r}\n");
+            for l in capture.text().lines() {
+                msg.push_str(&format!("| {l}\n"));
+            }
+            let _ = out.write_all(msg.as_bytes());
+            if spec.until_fail {
+                break;
+            }
+        }
+        if last_tick.elapsed() >= Duration::from_millis(100) {
+            last_tick = Instant::now();
+            let _ = writeln!(out, "tick {i} {failures}");
+        }
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let _ = writeln!(out, "done {i} {failures} {secs:.6}");
+    i32::from(failures > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spec_parses() {
+        let s = Spec::parse("n=5,duration=1.5,until_fail,fork,counter=/tmp/c").unwrap();
+        assert_eq!(s.iterations, Some(5));
+        assert_eq!(s.duration, Some(Duration::from_millis(1500)));
+        assert!(s.until_fail && s.fork);
+        assert_eq!(s.counter.as_deref(), Some("/tmp/c"));
+        assert!(Spec::parse("bogus").is_err());
+        assert!(Spec::parse("n=x").is_err());
+    }
+}
