@@ -110,6 +110,7 @@ impl Counter {
             .read(true)
             .write(true)
             .create(true)
+            .truncate(true)
             .open(path)
         else {
             return Counter(None);
