@@ -5,6 +5,7 @@ mod install;
 mod kyua;
 mod repro;
 mod truss;
+mod xfail;
 
 use clap::{Parser, Subcommand};
 use std::collections::BTreeMap;
@@ -81,6 +82,10 @@ enum Cmd {
     /// print each failing iteration with its reason and output.
     #[command(after_help = EXIT_CODES)]
     Loop(repro::Args),
+    /// The expected-failure ledger: every case tied to a bug, and from a kyua results
+    /// database which still fail as expected, which now pass and which failed otherwise.
+    #[command(after_help = EXIT_CODES)]
+    Xfail(xfail::Args),
 }
 
 fn parse_var(s: &str) -> Result<(String, String), String> {
@@ -258,6 +263,7 @@ fn main() -> ExitCode {
         },
         Cmd::Truss(args) => truss::run(args),
         Cmd::Loop(args) => repro::run(args, &bins),
+        Cmd::Xfail(args) => xfail::run(args, &bins),
         Cmd::Test {
             filters,
             direct,
