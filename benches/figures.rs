@@ -1,0 +1,161 @@
+//! `cargo bench --bench figures`: the suite's speed figures, measured in one run on one
+//! machine (figures, not assertions):
+//! - loop rate of a minimal fork-trace-exit case through `ptrace-atf loop`, next to a plain
+//!   Rust loop making the same system calls without the framework, and their ratio;
+//! - time per case of a program run directly (the direct driver) and under kyua;
+//! - wall time of the whole suite (every waiter variant) under kyua, parallelism 1 and 2.
+//!
+//! `FIGURES_ITERATIONS` (default 20000) sets the loop length; `FIGURES_QUICK=1` skips the
+//! whole-suite runs.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+/// The minimal case: a PTRACE_TRACEME child stops, is continued, exits; ECHILD after.
+const MINIMAL: &str = "t_fork:traceme_raise_stop";
+
+fn exe(name: &str) -> &'static str {
+    match name {
+        "ptrace-atf" => env!("CARGO_BIN_EXE_ptrace-atf"),
+        _ => unreachable!(),
+    }
+}
+
+/// One iteration of the plain loop: the same system calls as the minimal case.
+fn plain_iteration() {
+    // SAFETY: the child only makes raw system calls and _exits.
+    unsafe {
+        let pid = libc::fork();
+        if pid == 0 {
+            libc::ptrace(libc::PTRACE_TRACEME, 0, 0, 0);
+            libc::raise(libc::SIGSTOP);
+            libc::_exit(5);
+        }
+        let mut st = 0;
+        libc::waitpid(pid, &mut st, libc::__WALL);
+        assert!(libc::WIFSTOPPED(st) && libc::WSTOPSIG(st) == libc::SIGSTOP);
+        libc::ptrace(libc::PTRACE_CONT, pid, 0, 0);
+        libc::waitpid(pid, &mut st, libc::__WALL);
+        assert!(libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 5);
+        assert_eq!(libc::waitpid(-1, &mut st, libc::__WALL | libc::WNOHANG), -1);
+    }
+}
+
+fn plain_rate(n: u64) -> f64 {
+    let start = Instant::now();
+    for _ in 0..n {
+        plain_iteration();
+    }
+    n as f64 / start.elapsed().as_secs_f64()
+}
+
+fn loop_rate(n: u64) -> Option<f64> {
+    let out = Command::new(exe("ptrace-atf"))
+        .args(["loop", MINIMAL, "-n", &n.to_string()])
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let last = text.lines().last()?;
+    let words: Vec<&str> = last.split_whitespace().collect();
+    let i = words.iter().position(|w| *w == "iterations/s,")?;
+    words.get(i - 1)?.parse().ok()
+}
+
+/// Runs `ptrace-atf test ARGS` and returns (wall seconds, cases run).
+fn suite(args: &[&str], tree: &Path) -> (f64, usize) {
+    let start = Instant::now();
+    let out = Command::new(exe("ptrace-atf"))
+        .arg("test")
+        .arg("--tree")
+        .arg(tree)
+        .args(args)
+        .stderr(Stdio::null())
+        .output()
+        .expect("ptrace-atf test");
+    let secs = start.elapsed().as_secs_f64();
+    let cases = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.contains("  ->  "))
+        .count();
+    (secs, cases)
+}
+
+fn kyua_installed() -> bool {
+    std::env::var("PATH")
+        .unwrap_or_default()
+        .split(':')
+        .any(|d| Path::new(d).join("kyua").is_file())
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let n: u64 = std::env::var("FIGURES_ITERATIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000);
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_default();
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let kernel = Command::new("uname")
+        .arg("-r")
+        .output()
+        .map_or(String::new(), |o| {
+            String::from_utf8_lossy(&o.stdout).trim().to_string()
+        });
+    println!("figures: {cpu}, {cores} cores, Linux {kernel}");
+    println!();
+
+    plain_rate(n / 10);
+    let plain = plain_rate(n);
+    let framework = loop_rate(n).unwrap_or(0.0);
+    println!("loop rate, minimal fork-trace-exit case ({n} iterations):");
+    println!("  plain Rust loop, same system calls : {plain:>9.0} iterations/s");
+    println!("  ptrace-atf loop (the framework)   : {framework:>9.0} iterations/s   [{MINIMAL}]");
+    println!(
+        "  ratio                              : {:>9.3}",
+        framework / plain
+    );
+    println!();
+
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let tree = tmp.path().join("tree");
+    let prog = ["fork/t_fork_waitpid"];
+    let (d_secs, d_cases) = suite(&["--direct", "-j", "1", prog[0]], &tree);
+    println!(
+        "time per case, {} ({d_cases} cases, one at a time):",
+        prog[0]
+    );
+    println!(
+        "  direct driver : {:>7.1} ms",
+        1000.0 * d_secs / d_cases.max(1) as f64
+    );
+    if kyua_installed() {
+        let (k_secs, k_cases) = suite(&["-j", "1", prog[0]], &tree);
+        println!(
+            "  under kyua    : {:>7.1} ms",
+            1000.0 * k_secs / k_cases.max(1) as f64
+        );
+    } else {
+        println!("  under kyua    : (kyua is not installed)");
+    }
+    println!();
+
+    if std::env::var("FIGURES_QUICK").is_ok() || !kyua_installed() {
+        return;
+    }
+    println!("whole suite under kyua (every waiter variant):");
+    for j in ["1", "2"] {
+        let (secs, cases) = suite(&["-j", j], &tree);
+        println!("  parallelism {j} : {secs:>6.1} s for {cases} cases");
+    }
+}
