@@ -122,6 +122,59 @@ fn whole_suite_under_kyua_gives_the_declared_results() {
         }
     }
     assert!(out.status.success(), "kyua test failed:\n{stdout}");
+    check_junit(&kyua, &db, &rows, &bugs);
+}
+
+/// `kyua report-junit` of the real run parses as XML and carries every case, with the
+/// X-netbsd and X-bug metadata in its output.
+fn check_junit(
+    kyua: &Path,
+    db: &Path,
+    rows: &[Vec<String>],
+    bugs: &BTreeMap<(String, String), String>,
+) {
+    let xml_path = db.with_extension("xml");
+    let st = Command::new(kyua)
+        .arg("report-junit")
+        .arg(format!("--results-file={}", db.display()))
+        .arg(format!("--output={}", xml_path.display()))
+        .status()
+        .unwrap();
+    assert!(st.success(), "kyua report-junit failed");
+    let bytes = std::fs::read(&xml_path).unwrap();
+    // kyua declares iso-8859-1; each byte is one character.
+    let text: String = bytes.iter().map(|&b| b as char).collect();
+    let text = text.replacen("encoding=\"iso-8859-1\"", "encoding=\"UTF-8\"", 1);
+    let doc = roxmltree::Document::parse(&text).expect("JUnit output is well-formed XML");
+    let cases: Vec<roxmltree::Node> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("testcase"))
+        .collect();
+    assert_eq!(cases.len(), rows.len(), "JUnit has one testcase per result");
+    let names: std::collections::BTreeSet<(String, String)> = cases
+        .iter()
+        .map(|n| {
+            let cls = n.attribute("classname").unwrap_or("").replace('.', "/");
+            (cls, n.attribute("name").unwrap_or("").to_string())
+        })
+        .collect();
+    for r in rows {
+        let (prog, case) = (r[0].replace('.', "/"), r[1].clone());
+        assert!(
+            names.contains(&(prog.clone(), case.clone())),
+            "{prog}:{case} missing from JUnit"
+        );
+    }
+    assert!(
+        text.contains("custom.netbsd = "),
+        "X-netbsd metadata missing from JUnit"
+    );
+    if !bugs.is_empty() {
+        assert!(
+            text.contains("custom.bug = "),
+            "X-bug metadata missing from JUnit"
+        );
+    }
 }
 
 #[test]
