@@ -8,6 +8,7 @@
 //! - `forkee`: forked children running closures, with child-side assertions;
 //! - `vfork`: real vfork(2) and clone(2) children;
 //! - `proc`: /proc readers;
+//! - `syscall_info`: PTRACE_GET/SET_SYSCALL_INFO decoded into `SyscallInfo`;
 //! - `cleanup`: kill and reap whatever a case left behind;
 //! - `expect`: per-OS expected values.
 //!
@@ -15,13 +16,22 @@
 //! reported location the scenario's line. Nothing here depends on the ATF runtime.
 
 pub mod cleanup;
+pub mod dbregs;
 pub mod deadline;
 pub mod event;
 pub mod expect;
 pub mod forkee;
+pub mod mem;
 pub mod proc;
+#[cfg(target_arch = "x86_64")]
+pub mod regs;
+pub mod siginfo;
+pub mod spawn;
 pub mod status;
 pub mod sys;
+pub mod syscall_account;
+pub mod syscall_info;
+pub mod topology;
 pub mod vfork;
 pub mod wait;
 pub mod waiter_kind;

@@ -263,3 +263,45 @@ pub fn setregset(pid: Pid, nt: u32, buf: &mut [u8]) -> nix::Result<usize> {
     }?;
     Ok(iov.iov_len)
 }
+
+/// PTRACE_PEEKTEXT: read one word of tracee memory (the same access as PEEKDATA on Linux).
+pub fn peektext(pid: Pid, addr: usize) -> nix::Result<c_long> {
+    plain(libc::PTRACE_PEEKTEXT, pid, addr, 0)
+}
+
+/// PTRACE_POKETEXT: write one word of tracee memory, even into read-only text (FOLL_FORCE).
+pub fn poketext(pid: Pid, addr: usize, data: c_long) -> nix::Result<()> {
+    unit(plain(libc::PTRACE_POKETEXT, pid, addr, data as usize))
+}
+
+/// PTRACE_GETFPREGS: the legacy FXSAVE area (x86_64 `user_fpregs_struct`).
+#[cfg(target_arch = "x86_64")]
+pub fn getfpregs(pid: Pid) -> nix::Result<libc::user_fpregs_struct> {
+    // SAFETY: plain data the kernel fills.
+    let mut fp: libc::user_fpregs_struct = unsafe { std::mem::zeroed() };
+    // SAFETY: data points to a user_fpregs_struct.
+    unsafe {
+        raw(
+            libc::PTRACE_GETFPREGS,
+            pid,
+            ptr::null_mut(),
+            (&raw mut fp).cast(),
+        )
+    }?;
+    Ok(fp)
+}
+
+/// PTRACE_SETFPREGS: set the legacy FXSAVE area.
+#[cfg(target_arch = "x86_64")]
+pub fn setfpregs(pid: Pid, fp: &libc::user_fpregs_struct) -> nix::Result<()> {
+    let mut fp = *fp;
+    // SAFETY: data points to a user_fpregs_struct the kernel reads.
+    unit(unsafe {
+        raw(
+            libc::PTRACE_SETFPREGS,
+            pid,
+            ptr::null_mut(),
+            (&raw mut fp).cast(),
+        )
+    })
+}

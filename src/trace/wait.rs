@@ -55,7 +55,7 @@ pub fn pidfd_open(pid: Pid) -> nix::Result<OwnedFd> {
         Errno::result(fd).map(|fd| unsafe { OwnedFd::from_raw_fd(fd as libc::c_int) })
     };
     match open(0) {
-        Err(Errno::EINVAL) => open(libc::O_EXCL as libc::c_uint), // PIDFD_THREAD
+        Err(Errno::EINVAL | Errno::ENOENT) => open(libc::O_EXCL as libc::c_uint), // PIDFD_THREAD
         r => r,
     }
 }
@@ -253,6 +253,13 @@ impl Waiter {
             ),
             Ok(Ok(Some(r))) => (r.pid, r.status),
         }
+    }
+
+    /// One wait for any child or tracee (polling when `nohang`), without a deadline or
+    /// retry: for tools (`ptrace-atf truss`) that wait as long as the traced program runs and
+    /// handle EINTR and ECHILD themselves. Ok(None): WNOHANG found nothing.
+    pub fn wait_any_once(&self, nohang: bool) -> nix::Result<Option<(Pid, Status)>> {
+        Ok(self.once(Target::Any, nohang)?.map(|r| (r.pid, r.status)))
     }
 
     /// Polls `pid` with WNOHANG; panics for the Wait kind, which takes no options.

@@ -1,12 +1,23 @@
-//! t_dbregs_x86: placeholder until the area lands.
-use ptrace_atf::atf::{Program, TestCase};
+//! t_dbregs_x86: x86 debug registers through PTRACE_PEEKUSER/POKEUSER (u_debugreg):
+//! watchpoints, execute breakpoints, DR6, single-step, inheritance, CVE pins.
+
+mod code;
+mod common;
+mod concurrent;
+mod movss;
+mod pins;
+mod step;
+mod variable;
+
+use ptrace_atf::harness;
 
 fn main() {
-    let mut p = Program::new();
-    p.add(
-        TestCase::new("pipeline")
-            .descr("placeholder")
-            .body(|_tc| {}),
-    );
+    let mut p = harness::program();
+    p.extend(variable::cases());
+    p.extend(code::cases());
+    p.extend(step::cases());
+    p.extend(pins::cases());
+    p.extend(concurrent::cases());
+    p.extend(movss::cases());
     p.main()
 }

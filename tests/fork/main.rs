@@ -1,23 +1,26 @@
 //! t_fork: fork, vfork, clone, clone3 and posix_spawn events under ptrace.
 
-use ptrace_atf::atf::TestCase;
+mod common;
+mod detach;
+mod exec;
+mod linux;
+mod masked;
+mod matrix;
+mod nested;
+mod property;
+mod unrelated;
+
 use ptrace_atf::harness;
-use ptrace_atf::trace::{Forkee, expect};
 
 fn main() {
     let mut p = harness::program();
-    p.add(
-        TestCase::new("traceme_raise_stop")
-            .descr("A PTRACE_TRACEME child that raises SIGSTOP is reported stopped, then exits 5")
-            .timeout(15)
-            .body(|tc| {
-                let w = harness::waiter(tc);
-                let child = Forkee::traceme(|| 5);
-                child.expect_stopped(&w, expect::AUTO_ATTACH_FIRST_STOP);
-                ptrace_atf::trace::sys::cont(child.pid(), 0).unwrap();
-                child.expect_exited(&w, 5);
-                w.expect_no_children();
-            }),
-    );
+    p.extend(matrix::cases());
+    p.extend(unrelated::cases());
+    p.extend(detach::cases());
+    p.extend(masked::cases());
+    p.extend(nested::cases());
+    p.extend(exec::cases());
+    p.extend(linux::cases());
+    p.extend(property::cases());
     p.main()
 }

@@ -1,0 +1,169 @@
+//! CVE-2018-8897: a #DB from a watchpoint hit by MOV SS is held back one instruction; when
+//! that instruction is INT3, SYSCALL or INT1 the kernel used to take the #DB on its own
+//! entry path. Now the tracee gets plain signals, the kernel survives and does not taint.
+
+use std::sync::atomic::{AtomicU16, Ordering};
+
+use nix::unistd::Pid;
+use ptrace_atf::atf::{Tc, TestCase};
+use ptrace_atf::trace::dbregs::{self, Cond, Len};
+use ptrace_atf::trace::{Status, expect, sys};
+use ptrace_atf::{child_require_eq, require_eq};
+
+use crate::common::{self, EXIT, cont, raise_stop, start};
+
+/// The SS selector, read by MOV SS from this watched location.
+static SS_VALUE: AtomicU16 = AtomicU16::new(0);
+
+/// The instruction right after MOV SS.
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum After {
+    Int3,
+    Syscall,
+    Int1,
+}
+
+fn current_ss() -> u16 {
+    let ss: u16;
+    // SAFETY: reading a segment register.
+    unsafe { std::arch::asm!("mov {0:x}, ss", out(reg) ss) };
+    ss
+}
+
+/// What the tracee reports for `after` before the control trap: the si_codes of its SIGTRAPs
+/// (the watchpoint hit under MOV SS itself is taken in the kernel and not reported).
+fn expected_traps(after: After) -> Vec<i32> {
+    match after {
+        After::Int3 => vec![expect::BRKPT_SI_CODE],
+        After::Syscall => vec![],
+        After::Int1 => vec![libc::TRAP_BRKPT],
+    }
+}
+
+/// In the child: MOV SS from the watched word, then `after`.
+fn mov_ss_then(after: After) {
+    let p = SS_VALUE.as_ptr();
+    // SAFETY: SS is reloaded with its own value; INT3/INT1 trap and return to the next
+    // instruction; SYSCALL is getpid, clobbering rcx and r11 only.
+    unsafe {
+        match after {
+            After::Int3 => std::arch::asm!("mov ss, word ptr [{p}]", "int3", p = in(reg) p),
+            After::Int1 => {
+                std::arch::asm!("mov ss, word ptr [{p}]", ".byte 0xf1", "nop", p = in(reg) p)
+            }
+            After::Syscall => {
+                let mut rax = libc::SYS_getpid;
+                std::arch::asm!(
+                    "mov ss, word ptr [{p}]",
+                    "syscall",
+                    p = in(reg) p,
+                    inout("rax") rax,
+                    lateout("rcx") _,
+                    lateout("r11") _,
+                );
+                child_require_eq!(rax as i32, libc::getpid());
+            }
+        }
+    }
+}
+
+/// Some hypervisors report INT1 (ICEBP, 0xf1) like a fault, with RIP still on it, so the
+/// tracee would take it forever; step RIP over it then (real CPUs report it as a trap).
+fn skip_icebp_fault(pid: Pid) {
+    let mut regs = sys::getregs(pid).expect("PTRACE_GETREGS");
+    let word = sys::peekdata(pid, regs.rip as usize).expect("PTRACE_PEEKDATA at RIP");
+    if word & 0xff == 0xf1 {
+        eprintln!("INT1 reported with RIP on the instruction: stepping over it");
+        regs.rip += 1;
+        sys::setregs(pid, regs).expect("PTRACE_SETREGS");
+    }
+}
+
+fn tainted() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/tainted")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|e| panic!("reading /proc/sys/kernel/tainted: {e}"))
+}
+
+/// Most traps the tracee may take between its two stops before this counts as a storm.
+const MAX_TRAPS: usize = 5;
+
+fn mov_ss(tc: &Tc, after: After) {
+    let w = common::setup(tc);
+    let taint_before = tainted();
+    SS_VALUE.store(current_ss(), Ordering::SeqCst);
+    let child = start(&w, move || {
+        mov_ss_then(after);
+        // The control: a plain read of the watched word must still trap.
+        // SAFETY: a volatile read of a static.
+        unsafe { std::ptr::read_volatile(SS_VALUE.as_ptr()) };
+        raise_stop();
+        EXIT
+    });
+    let pid = child.pid();
+    let addr = SS_VALUE.as_ptr() as u64;
+    dbregs::arm(pid, 0, addr, Cond::ReadWrite, Len::Two);
+    require_eq!(dbregs::read(pid, 0), addr, "DR0 after POKEUSER");
+    let dr7 = dbregs::dr7_global(0, Cond::ReadWrite, Len::Two);
+    require_eq!(dbregs::read(pid, 7), dr7, "DR7 after POKEUSER");
+    cont(pid);
+    let mut traps = Vec::new();
+    loop {
+        let st = w.wait(pid, "a SIGTRAP or the tracee's SIGSTOP after MOV SS");
+        match st {
+            Status::Stopped(libc::SIGSTOP) => break,
+            Status::Stopped(libc::SIGTRAP) if traps.len() < MAX_TRAPS => {
+                let info = dbregs::trap_siginfo(pid);
+                traps.push((info.si_code, dbregs::read(pid, 6) & 0x400f));
+                if after == After::Int1 {
+                    skip_icebp_fault(pid);
+                }
+                cont(pid);
+            }
+            other => {
+                if other.is_terminal() {
+                    child.check(&w, ptrace_atf::trace::Want::Stopped(libc::SIGSTOP), other);
+                }
+                panic!("after MOV SS; {after:?}: {other} after traps {traps:x?}");
+            }
+        }
+    }
+    eprintln!("MOV SS; {after:?}: SIGTRAPs (si_code, DR6 Bn|BS): {traps:x?}");
+    let control = traps.pop();
+    require_eq!(
+        control,
+        Some((expect::HWBKPT_SI_CODE, dbregs::dr6_b(0))),
+        "the last SIGTRAP must be the control read's watchpoint hit (TRAP_HWBKPT, B0)"
+    );
+    let codes: Vec<i32> = traps.iter().map(|t| t.0).collect();
+    require_eq!(
+        codes,
+        expected_traps(after),
+        "si_codes of the SIGTRAPs after MOV SS; {after:?}"
+    );
+    cont(pid);
+    child.expect_exited(&w, EXIT);
+    w.expect_no_children();
+    require_eq!(tainted(), taint_before, "/proc/sys/kernel/tainted");
+}
+
+pub fn cases() -> Vec<TestCase> {
+    [
+        (After::Int3, "int3"),
+        (After::Syscall, "syscall"),
+        (After::Int1, "int1"),
+    ]
+    .into_iter()
+    .map(|(after, name)| {
+        TestCase::new(format!("dbregs_cve_2018_8897_mov_ss_{name}"))
+            .descr(&format!(
+                "MOV SS from a DR0-watched word followed by {}: the tracee gets the SIGTRAPs \
+                 that instruction gives, the watchpoint still fires on a later read, the tracee \
+                 exits and the kernel does not taint (CVE-2018-8897)",
+                name.to_uppercase()
+            ))
+            .timeout(15)
+            .body(move |tc| mov_ss(tc, after))
+    })
+    .collect()
+}

@@ -1,0 +1,262 @@
+//! Debug registers as state (print, preserve) and data watchpoints on a variable
+//! (trap_variable, its negative form, and the rare-race stress loop).
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use ptrace_atf::atf::{Tc, TestCase};
+use ptrace_atf::require_eq;
+use ptrace_atf::trace::Waiter;
+use ptrace_atf::trace::dbregs::{self, Cond, DR6_B_MASK, DR6_BS, Len};
+
+use crate::common::{self, EXIT, cont, raise_stop, start, watched};
+
+/// The DR6 a fresh thread shows through ptrace: reserved bits in arch polarity, no Bn, no BS.
+const DR6_FRESH: u64 = 0xffff_0ff0;
+
+fn print(tc: &Tc) {
+    let w = common::setup(tc);
+    let child = start(&w, || EXIT);
+    let regs = dbregs::read_all(child.pid());
+    let want = [0, 0, 0, 0, 0, 0, DR6_FRESH, 0];
+    require_eq!(regs, want, "DR0-DR7 of a fresh tracee");
+    cont(child.pid());
+    child.expect_exited(&w, EXIT);
+    w.expect_no_children();
+}
+
+/// How the tracer lets time pass between setting and reading back.
+#[derive(Clone, Copy)]
+enum Preserve {
+    Plain,
+    Yield,
+    Continued,
+}
+
+fn preserve(tc: &Tc, slot: usize, mode: Preserve) {
+    let w = common::setup(tc);
+    let child = start(&w, move || {
+        if matches!(mode, Preserve::Continued) {
+            raise_stop();
+        }
+        EXIT
+    });
+    let pid = child.pid();
+    let addr = watched(8 * slot);
+    dbregs::write(pid, slot, addr);
+    let before = dbregs::read_all(pid);
+    require_eq!(before[slot], addr, "DR{slot} right after POKEUSER");
+    match mode {
+        Preserve::Plain => {}
+        Preserve::Yield => {
+            nix::sched::sched_yield().expect("sched_yield");
+        }
+        Preserve::Continued => {
+            cont(pid);
+            child.expect_stopped(&w, libc::SIGSTOP);
+        }
+    }
+    let after = dbregs::read_all(pid);
+    require_eq!(after, before, "DR0-DR7 after the tracee was set aside");
+    cont(pid);
+    child.expect_exited(&w, EXIT);
+    w.expect_no_children();
+}
+
+/// What the tracee does to the watched variable, and whether the watchpoint must fire.
+#[derive(Clone, Copy, PartialEq)]
+pub enum Mode {
+    WriteOnly,
+    ReadWriteWrite,
+    ReadWriteRead,
+    /// A write-only watchpoint and a read: must not fire (NetBSD has no such case).
+    WriteOnlyRead,
+}
+
+impl Mode {
+    fn name(self) -> &'static str {
+        match self {
+            Mode::WriteOnly => "writeonly",
+            Mode::ReadWriteWrite => "readwrite_write",
+            Mode::ReadWriteRead => "readwrite_read",
+            Mode::WriteOnlyRead => "writeonly_read",
+        }
+    }
+    fn cond(self) -> Cond {
+        match self {
+            Mode::WriteOnly | Mode::WriteOnlyRead => Cond::Write,
+            _ => Cond::ReadWrite,
+        }
+    }
+    fn writes(self) -> bool {
+        matches!(self, Mode::WriteOnly | Mode::ReadWriteWrite)
+    }
+    fn fires(self) -> bool {
+        self != Mode::WriteOnlyRead
+    }
+}
+
+fn len_name(len: Len) -> &'static str {
+    match len {
+        Len::One => "byte",
+        Len::Two => "2bytes",
+        Len::Four => "4bytes",
+        Len::Eight => "8bytes",
+    }
+}
+
+/// One run of the trap-variable scenario: arm `slot`, let the child access the variable,
+/// then exactly one TRAP_HWBKPT (or none), exactly one SIGSTOP and exit 5.
+#[track_caller]
+pub fn trap_variable(w: &Waiter, slot: usize, mode: Mode, len: Len) {
+    let addr = watched(0);
+    let child = start(w, move || {
+        common::access(addr, len, mode.writes());
+        raise_stop();
+        if !mode.fires() {
+            // The control: the same watchpoint fires on a write.
+            common::access(addr, len, true);
+        }
+        EXIT
+    });
+    let pid = child.pid();
+    dbregs::arm(pid, slot, addr, mode.cond(), len);
+    cont(pid);
+    if mode.fires() {
+        common::expect_hw_trap(w, &child, slot);
+        cont(pid);
+    }
+    child.expect_stopped(w, libc::SIGSTOP);
+    if !mode.fires() {
+        let dr6 = dbregs::read(pid, 6);
+        if dr6 & (DR6_B_MASK | DR6_BS) != 0 {
+            panic!(
+                "DR6 shows {} although the write-only watchpoint saw only a read",
+                common::dr6_bits(dr6)
+            );
+        }
+        cont(pid);
+        common::expect_hw_trap(w, &child, slot);
+    }
+    cont(pid);
+    child.expect_exited(w, EXIT);
+}
+
+fn stress(tc: &Tc) {
+    let w = common::setup(tc);
+    let n = tc.config_u64("iterations", 2000);
+    let start = std::time::Instant::now();
+    for i in 1..=n {
+        let run = catch_unwind(AssertUnwindSafe(|| {
+            trap_variable(&w, (i % 4) as usize, Mode::WriteOnly, Len::Four);
+        }));
+        if let Err(payload) = run {
+            let msg = payload
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "panic".into());
+            tc.fail(format!("iteration {i} of {n} (DR{}): {msg}", i % 4));
+        }
+    }
+    let secs = start.elapsed().as_secs_f64();
+    eprintln!(
+        "{n} iterations in {secs:.2}s ({:.0}/s)",
+        n as f64 / secs.max(1e-9)
+    );
+    w.expect_no_children();
+}
+
+pub fn cases() -> Vec<TestCase> {
+    let mut v = vec![
+        TestCase::new("dbregs_print")
+            .descr("PEEKUSER reads DR0-DR7 of a fresh tracee: zero addresses, DR7 0, DR6 no hit")
+            .timeout(15)
+            .netbsd("dbregs_print")
+            .body(print),
+    ];
+    let modes = [
+        (Preserve::Plain, "", "right away"),
+        (Preserve::Yield, "_yield", "after the tracer yields the CPU"),
+        (
+            Preserve::Continued,
+            "_continued",
+            "after the tracee runs to its next stop",
+        ),
+    ];
+    for (mode, suffix, when) in modes {
+        for slot in 0..4 {
+            let name = format!("dbregs_preserve_dr{slot}{suffix}");
+            v.push(
+                TestCase::new(&name)
+                    .descr(&format!(
+                        "DR{slot} set with POKEUSER reads back unchanged {when}"
+                    ))
+                    .timeout(15)
+                    .netbsd(&name)
+                    .body(move |tc| preserve(tc, slot, mode)),
+            );
+        }
+    }
+    let all_modes = [
+        Mode::WriteOnly,
+        Mode::ReadWriteWrite,
+        Mode::ReadWriteRead,
+        Mode::WriteOnlyRead,
+    ];
+    for mode in all_modes {
+        for len in [Len::One, Len::Two, Len::Four, Len::Eight] {
+            for slot in 0..4 {
+                let (name, descr) = if mode.fires() {
+                    (
+                        format!(
+                            "dbregs_dr{slot}_trap_variable_{}_{}",
+                            mode.name(),
+                            len_name(len)
+                        ),
+                        format!(
+                            "A {}-byte {} watchpoint in DR{slot} fires once (SIGTRAP TRAP_HWBKPT, \
+                             DR6 B{slot}), then the tracee stops and exits",
+                            len.bytes(),
+                            if mode.cond() == Cond::Write {
+                                "write"
+                            } else {
+                                "read/write"
+                            },
+                        ),
+                    )
+                } else {
+                    (
+                        format!(
+                            "dbregs_dr{slot}_notrap_variable_writeonly_read_{}",
+                            len_name(len)
+                        ),
+                        format!(
+                            "A {}-byte write-only watchpoint in DR{slot} does not fire on a read (DR6 \
+                             clean), then fires on a write",
+                            len.bytes()
+                        ),
+                    )
+                };
+                let mut case = TestCase::new(&name).descr(&descr).timeout(15);
+                if mode.fires() && len != Len::Eight {
+                    case = case.netbsd(&name);
+                }
+                v.push(case.body(move |tc| {
+                    let w = common::setup(tc);
+                    trap_variable(&w, slot, mode, len);
+                    w.expect_no_children();
+                }));
+            }
+        }
+    }
+    v.push(
+        TestCase::new("dbregs_trap_variable_stress")
+            .descr(
+                "The trap-variable scenario in a loop (config 'iterations', default 2000): every \
+                 iteration exactly one TRAP_HWBKPT, one SIGSTOP, exit 5",
+            )
+            .timeout(120)
+            .body(stress),
+    );
+    v
+}

@@ -1,0 +1,231 @@
+//! Detaching or killing the forker at its fork, vfork or vfork-done stop (NetBSD
+//! *_detach_forker, *_detach_vforker, *_detach_spawner, vfork_detach_vforkerdone and the
+//! *_kill_* counterparts): the forkee stays traced, is still reported, and exits cleanly.
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use ptrace_atf::atf::{Tc, TestCase};
+use ptrace_atf::harness;
+use ptrace_atf::trace::{Forkee, PtraceEvent, Waiter, Want, expect, sys};
+
+use crate::common::{FORKER_EXIT, How, Plan, SPAWN_PROG, Traced, cont, same, setoptions};
+use crate::matrix::ALL_OPTIONS;
+use crate::unrelated;
+
+/// What the tracer does to the forker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// PTRACE_DETACH: the forker runs on untraced.
+    Detach,
+    /// kill(SIGKILL): the forker dies.
+    Kill,
+}
+
+/// One detach/kill case.
+pub struct Variant {
+    /// NetBSD's name, without the `unrelated_tracer_` prefix.
+    pub name: &'static str,
+    how: How,
+    /// Act at VFORK_DONE rather than at the creation event.
+    at_done: bool,
+    op: Op,
+}
+
+pub const VARIANTS: &[Variant] = &[
+    Variant {
+        name: "posix_spawn_detach_spawner",
+        how: How::Spawn,
+        at_done: false,
+        op: Op::Detach,
+    },
+    Variant {
+        name: "fork_detach_forker",
+        how: How::Fork,
+        at_done: false,
+        op: Op::Detach,
+    },
+    Variant {
+        name: "vfork_detach_vforker",
+        how: How::Vfork,
+        at_done: false,
+        op: Op::Detach,
+    },
+    Variant {
+        name: "vfork_detach_vforkerdone",
+        how: How::Vfork,
+        at_done: true,
+        op: Op::Detach,
+    },
+    Variant {
+        name: "posix_spawn_kill_spawner",
+        how: How::Spawn,
+        at_done: false,
+        op: Op::Kill,
+    },
+    Variant {
+        name: "fork_kill_forker",
+        how: How::Fork,
+        at_done: false,
+        op: Op::Kill,
+    },
+    Variant {
+        name: "vfork_kill_vforker",
+        how: How::Vfork,
+        at_done: false,
+        op: Op::Kill,
+    },
+    Variant {
+        name: "vfork_kill_vforkerdone",
+        how: How::Vfork,
+        at_done: true,
+        op: Op::Kill,
+    },
+];
+
+#[track_caller]
+fn act(op: Op, forker: Pid) {
+    match op {
+        Op::Detach => {
+            if let Err(e) = sys::detach(forker, 0) {
+                panic!("pid {forker}: PTRACE_DETACH failed with {e}");
+            }
+        }
+        Op::Kill => {
+            if let Err(e) = kill(forker, Signal::SIGKILL) {
+                panic!("kill({forker}, SIGKILL) failed: {e}");
+            }
+        }
+    }
+}
+
+/// The tracer's walk: every option set; at the creation event (or at VFORK_DONE) the
+/// forker is detached or killed; the forkee must still stop, run and exit 0 under trace.
+/// Returns the forkee's pid.
+#[track_caller]
+pub fn walk(w: &Waiter, forker: &dyn Traced, v: &Variant) -> Pid {
+    let f = forker.id();
+    let plan = Plan::new(v.how, ALL_OPTIONS);
+    let ev = plan.event.expect("every option set: a creation event");
+    setoptions(f, ALL_OPTIONS | v.how.extra_options());
+    cont(f, 0);
+    forker.want(w, Want::Event(ev));
+    let g = Pid::from_raw(w.event_msg(f, ev) as i32);
+    if v.at_done {
+        cont(f, 0);
+    } else {
+        act(v.op, f);
+    }
+    w.expect_stopped(g, expect::AUTO_ATTACH_FIRST_STOP);
+    cont(g, 0);
+    if plan.exec {
+        let msg = w.expect_event(g, PtraceEvent::Exec);
+        same(msg, g.as_raw() as u64, "PTRACE_EVENT_EXEC's message");
+        cont(g, 0);
+    }
+    if v.at_done {
+        forker.want(w, Want::Event(PtraceEvent::VforkDone));
+        same(
+            w.event_msg(f, PtraceEvent::VforkDone) as i32,
+            g.as_raw(),
+            "PTRACE_EVENT_VFORK_DONE's message",
+        );
+        act(v.op, f);
+    }
+    w.expect_exited(g, v.how.forkee_exit());
+    g
+}
+
+/// How the forker ends once detached or killed.
+fn forker_end(op: Op) -> Want {
+    match op {
+        Op::Detach => Want::Exited(FORKER_EXIT),
+        Op::Kill => Want::Signaled {
+            sig: libc::SIGKILL,
+            core: false,
+        },
+    }
+}
+
+fn scenario(tc: &Tc, v: &Variant) {
+    let w = harness::waiter(tc);
+    harness::require_pid_waiter(tc, &w);
+    let how = v.how;
+    let f = Forkee::traceme(move || crate::common::forker_body(how));
+    f.expect_stopped(&w, expect::AUTO_ATTACH_FIRST_STOP);
+    walk(&w, &f, v);
+    f.expect(&w, forker_end(v.op));
+    w.expect_no_children();
+}
+
+fn unrelated_scenario(tc: &Tc, v: &'static Variant) {
+    let op = v.op;
+    unrelated::run(
+        tc,
+        v.how,
+        false,
+        move |w, e, to_parent| {
+            let g = walk(w, &e, v);
+            if op == Op::Kill {
+                // The tracer sees the death first; the orphaned forkee is the subreaper's.
+                w.expect_signaled(e, libc::SIGKILL, false);
+                to_parent.send_pid(g);
+            }
+        },
+        forker_end(op),
+        op == Op::Kill,
+    );
+}
+
+fn descr(v: &Variant, unrelated: bool) -> String {
+    format!(
+        "{}{} the forker ({:?}, every option) at {}: the forkee is still reported, stops, and \
+         exits 0; the forker then {}",
+        if unrelated {
+            "An unrelated (double-forked, attached) tracer: "
+        } else {
+            ""
+        },
+        if v.op == Op::Detach {
+            "PTRACE_DETACH"
+        } else {
+            "SIGKILL"
+        },
+        v.how,
+        if v.at_done {
+            "PTRACE_EVENT_VFORK_DONE"
+        } else {
+            "its creation event"
+        },
+        if v.op == Op::Detach {
+            "exits normally"
+        } else {
+            "dies by SIGKILL"
+        },
+    )
+}
+
+pub fn cases() -> Vec<TestCase> {
+    let mut out = Vec::new();
+    for v in VARIANTS {
+        for unrelated in [false, true] {
+            let name = if unrelated {
+                format!("unrelated_tracer_{}", v.name)
+            } else {
+                v.name.to_string()
+            };
+            let mut tc = TestCase::new(name.clone())
+                .descr(&descr(v, unrelated))
+                .timeout(20)
+                .netbsd(&name);
+            if v.how == How::Spawn {
+                tc = tc.require_progs(&[SPAWN_PROG]);
+            }
+            out.push(if unrelated {
+                tc.body(move |tc| unrelated_scenario(tc, v))
+            } else {
+                tc.body(move |tc| scenario(tc, v))
+            });
+        }
+    }
+    out
+}

@@ -1,0 +1,132 @@
+//! Tracee-side helpers: run in a forked child (and its threads), so they are plain syscalls
+//! and pthread calls with no std locks; failures go through `child_require!`.
+
+use std::ffi::c_void;
+use std::fmt::Write as _;
+
+use ptrace_atf::child_require;
+use ptrace_atf::trace::forkee::StackBuf;
+
+/// A thread body for `spawn`.
+pub type ThreadFn = extern "C" fn(*mut c_void) -> *mut c_void;
+
+/// arch_prctl code reading fs_base (asm/prctl.h).
+const ARCH_GET_FS: libc::c_long = 0x1003;
+
+/// Stack size of every tracee thread: small, so that 100 threads start fast.
+const STACK: usize = 128 * 1024;
+
+/// pthread_create with a small stack; `arg` is passed as the pointer argument.
+pub fn spawn(f: ThreadFn, arg: usize) -> libc::pthread_t {
+    // SAFETY: attr and t are locals initialised by the calls; f has the C ABI pthreads wants.
+    unsafe {
+        let mut attr: libc::pthread_attr_t = std::mem::zeroed();
+        libc::pthread_attr_init(&mut attr);
+        libc::pthread_attr_setstacksize(&mut attr, STACK);
+        let mut t: libc::pthread_t = 0;
+        let rc = libc::pthread_create(&mut t, &attr, f, arg as *mut c_void);
+        libc::pthread_attr_destroy(&mut attr);
+        child_require!(rc == 0, "pthread_create failed: error {}", rc);
+        t
+    }
+}
+
+/// pthread_join, requiring success.
+pub fn join(t: libc::pthread_t) {
+    // SAFETY: t came from spawn and is joined once.
+    let rc = unsafe { libc::pthread_join(t, std::ptr::null_mut()) };
+    child_require!(rc == 0, "pthread_join failed: error {}", rc);
+}
+
+/// The calling thread's id.
+pub fn gettid() -> i32 {
+    // SAFETY: no arguments.
+    unsafe { libc::gettid() }
+}
+
+/// Sends `sig` to the calling thread with tgkill(2) (no glibc mask games, unlike raise).
+pub fn tgkill_self(sig: i32) {
+    // SAFETY: plain syscall with integer arguments.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_tgkill,
+            libc::getpid(),
+            libc::gettid(),
+            sig as libc::c_long,
+        )
+    };
+    child_require!(rc == 0, "tgkill(self, {}) failed", sig);
+}
+
+/// The calling thread's fs_base (its TLS pointer), from arch_prctl(ARCH_GET_FS).
+pub fn fs_base() -> u64 {
+    let mut base: u64 = 0;
+    // SAFETY: ARCH_GET_FS writes one u64 to the pointer.
+    let rc = unsafe { libc::syscall(libc::SYS_arch_prctl, ARCH_GET_FS, &mut base as *mut u64) };
+    child_require!(rc == 0, "arch_prctl(ARCH_GET_FS) failed");
+    base
+}
+
+/// The name a thread gives itself: `thread <tid>` (fits the 15-byte comm).
+pub fn thread_name(tid: i32) -> String {
+    format!("thread {tid}")
+}
+
+/// Names the calling thread `thread <tid>` with prctl(PR_SET_NAME).
+pub fn name_self() {
+    let mut buf = StackBuf::new();
+    let _ = write!(buf, "thread {}\0", gettid());
+    // SAFETY: buf holds a NUL-terminated name of at most 16 bytes.
+    let rc = unsafe { libc::prctl(libc::PR_SET_NAME, buf.as_bytes().as_ptr()) };
+    child_require!(rc == 0, "prctl(PR_SET_NAME) failed");
+}
+
+/// Sets the calling thread's signal mask to exactly `{sig}`.
+pub fn block_only(sig: i32) {
+    // SAFETY: set is a local sigset_t initialised by sigemptyset.
+    let rc = unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, sig);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &set, std::ptr::null_mut())
+    };
+    child_require!(rc == 0, "pthread_sigmask failed: error {}", rc);
+}
+
+/// Adds `sig` to the calling thread's blocked signals.
+pub fn block(sig: i32) {
+    // SAFETY: as in block_only.
+    let rc = unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, sig);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut())
+    };
+    child_require!(rc == 0, "pthread_sigmask failed: error {}", rc);
+}
+
+/// Installs `handler` (a function address, SIG_IGN or SIG_DFL) for `sig`, no flags.
+pub fn set_handler(sig: i32, handler: libc::sighandler_t) {
+    // SAFETY: sa is a zeroed sigaction with an empty mask.
+    let rc = unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = handler;
+        libc::sigemptyset(&mut sa.sa_mask);
+        libc::sigaction(sig, &sa, std::ptr::null_mut())
+    };
+    child_require!(rc == 0, "sigaction({}) failed", sig);
+}
+
+/// Sleeps in pause(2) forever (the tracer kills the process).
+pub fn pause_forever() -> ! {
+    loop {
+        // SAFETY: pause has no arguments.
+        unsafe { libc::pause() };
+    }
+}
+
+/// Yields the CPU once.
+pub fn yield_now() {
+    // SAFETY: no arguments.
+    unsafe { libc::sched_yield() };
+}

@@ -1,0 +1,196 @@
+//! Helpers shared by the t_signals scenarios: the signal sets NetBSD's families use,
+//! child-side signal setup (plain syscalls only), checked ptrace requests and a pipe channel.
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::time::Duration;
+
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::unistd::Pid;
+use ptrace_atf::child_fail;
+use ptrace_atf::trace::sig_name;
+
+/// The ten signals of NetBSD's raise families, in case-number order.
+pub const RAISE10: [i32; 10] = [
+    libc::SIGKILL,
+    libc::SIGSTOP,
+    libc::SIGABRT,
+    libc::SIGHUP,
+    libc::SIGCONT,
+    libc::SIGTRAP,
+    libc::SIGBUS,
+    libc::SIGILL,
+    libc::SIGFPE,
+    libc::SIGSEGV,
+];
+
+/// The eight that can be caught, blocked or ignored (RAISE10 without KILL and STOP).
+pub const CATCHABLE8: [i32; 8] = [
+    libc::SIGABRT,
+    libc::SIGHUP,
+    libc::SIGCONT,
+    libc::SIGTRAP,
+    libc::SIGBUS,
+    libc::SIGILL,
+    libc::SIGFPE,
+    libc::SIGSEGV,
+];
+
+/// The exit code every well-behaved tracee ends with.
+pub const EXIT_CODE: i32 = 5;
+
+/// Panics with `what` and the errno when a ptrace (or other) request fails.
+#[track_caller]
+pub fn must<T>(r: nix::Result<T>, what: &str) -> T {
+    match r {
+        Ok(v) => v,
+        Err(e) => panic!("{what} failed with {e}"),
+    }
+}
+
+/// PTRACE_CONT delivering `sig`, which must succeed.
+#[track_caller]
+pub fn cont(pid: Pid, sig: i32) {
+    let what = format!("PTRACE_CONT of pid {pid} with {}", sig_name(sig));
+    must(ptrace_atf::trace::sys::cont(pid, sig), &what);
+}
+
+/// In a child: `sigaction(sig, handler)`; `handler` is SIG_IGN, SIG_DFL or a function.
+pub fn child_sigaction(sig: i32, handler: libc::sighandler_t, flags: i32) {
+    // SAFETY: sigaction with a zeroed, then filled, struct.
+    let r = unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = handler;
+        sa.sa_flags = flags;
+        libc::sigemptyset(&mut sa.sa_mask);
+        libc::sigaction(sig, &sa, std::ptr::null_mut())
+    };
+    if r != 0 {
+        child_fail!("sigaction({}) failed", sig_name(sig));
+    }
+}
+
+/// In a child: ignore `sig` (SIG_IGN).
+pub fn child_ignore(sig: i32) {
+    child_sigaction(sig, libc::SIG_IGN, 0);
+}
+
+/// In a child: block `sig` in the calling thread.
+pub fn child_block(sig: i32) {
+    // SAFETY: sigset manipulation on a local, then sigprocmask.
+    let r = unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, sig);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut())
+    };
+    if r != 0 {
+        child_fail!("blocking {} failed", sig_name(sig));
+    }
+}
+
+/// In a child: whether `sig` is pending for the calling thread or the process.
+pub fn child_pending(sig: i32) -> bool {
+    // SAFETY: sigpending fills a local set.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        if libc::sigpending(&mut set) != 0 {
+            child_fail!("sigpending failed");
+        }
+        libc::sigismember(&set, sig) == 1
+    }
+}
+
+/// In a child: raise `sig`, failing the child if raise itself fails.
+pub fn child_raise(sig: i32) {
+    // SAFETY: raise is async-signal-safe.
+    if unsafe { libc::raise(sig) } != 0 {
+        child_fail!("raise({}) failed", sig_name(sig));
+    }
+}
+
+/// A one-way pipe carrying single bytes, with a deadline on the reading side.
+pub struct Chan {
+    r: OwnedFd,
+    w: OwnedFd,
+}
+
+impl Chan {
+    /// A new pipe (inherited by children forked after it).
+    #[track_caller]
+    pub fn new() -> Chan {
+        let (r, w) = must(nix::unistd::pipe(), "pipe");
+        Chan { r, w }
+    }
+
+    /// Writes one byte (child or parent side); whether it was written.
+    pub fn send(&self, b: u8) -> bool {
+        nix::unistd::write(&self.w, &[b]).is_ok_and(|n| n == 1)
+    }
+
+    /// Reads one byte, waiting at most `limit`; None on timeout or end of file.
+    pub fn recv(&self, limit: Duration) -> Option<u8> {
+        recv_byte(&self.r, limit)
+    }
+
+    /// In a child: blocks (no deadline: the parent's wait has one) until a byte arrives.
+    pub fn child_recv(&self) -> u8 {
+        let mut buf = [0u8; 1];
+        loop {
+            match nix::unistd::read(&self.r, &mut buf) {
+                Ok(1) => return buf[0],
+                Err(nix::errno::Errno::EINTR) => continue,
+                _ => child_fail!("reading the parent's go-ahead failed"),
+            }
+        }
+    }
+
+    /// Closes the writing end in this process (so that `recv` sees end of file once every
+    /// other writer is gone).
+    pub fn close_writer(self) -> Reader {
+        Reader(self.r)
+    }
+}
+
+/// The reading end of a `Chan` whose writing end this process closed.
+pub struct Reader(OwnedFd);
+
+impl Reader {
+    /// Reads one byte, waiting at most `limit`; None on timeout or end of file.
+    pub fn recv(&self, limit: Duration) -> Option<u8> {
+        recv_byte(&self.0, limit)
+    }
+}
+
+fn recv_byte(fd: &OwnedFd, limit: Duration) -> Option<u8> {
+    let ms = limit.as_millis().min(i32::MAX as u128) as i32;
+    loop {
+        let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+        match poll(
+            &mut fds,
+            PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX),
+        ) {
+            Ok(0) => return None,
+            Ok(_) => break,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => return None,
+        }
+    }
+    let mut buf = [0u8; 1];
+    match nix::unistd::read(fd, &mut buf) {
+        Ok(1) => Some(buf[0]),
+        _ => None,
+    }
+}
+
+/// Forks a child that calls PTRACE_TRACEME and then runs `f` (no SIGSTOP of its own, unlike
+/// `Forkee::traceme`: the scenarios choose what to raise and when).
+#[track_caller]
+pub fn traced_child<F: FnOnce() -> i32>(f: F) -> ptrace_atf::trace::Child {
+    ptrace_atf::trace::Forkee::spawn(move || {
+        if let Err(e) = ptrace_atf::trace::sys::traceme() {
+            child_fail!("PTRACE_TRACEME failed: {e}");
+        }
+        f()
+    })
+}

@@ -1,0 +1,153 @@
+//! Signals a PTRACE_TRACEME child raises itself: reported as signal-delivery stops (even when
+//! ignored), hidden while blocked, SIGKILL never reported as a stop.
+
+use ptrace_atf::atf::{Tc, TestCase};
+use ptrace_atf::harness;
+use ptrace_atf::require_eq;
+use ptrace_atf::trace::siginfo::expect_siginfo;
+use ptrace_atf::trace::{expect, sig_name, sys};
+
+use crate::common::{
+    CATCHABLE8, EXIT_CODE, RAISE10, child_block, child_ignore, child_raise, cont, must,
+    traced_child,
+};
+
+/// How the child treats the signal before raising it.
+#[derive(Clone, Copy, PartialEq)]
+enum Setup {
+    /// SIG_IGN, then SIGSTOP, then the signal.
+    Ignored,
+    /// Blocked, then SIGSTOP, then the signal.
+    Masked,
+}
+
+/// traceme_raise: the raised signal is the first report (SIGKILL: a death, no stop).
+fn traceme_raise(tc: &Tc, sig: i32) {
+    let w = harness::waiter(tc);
+    let child = traced_child(move || {
+        child_raise(sig);
+        if sig == libc::SIGKILL {
+            ptrace_atf::child_fail!("raise(SIGKILL) returned");
+        }
+        EXIT_CODE
+    });
+    let pid = child.pid();
+    if sig == libc::SIGKILL {
+        child.expect_signaled(&w, libc::SIGKILL, false);
+        let after = sys::getsiginfo(pid).map(drop);
+        require_eq!(
+            after,
+            Err(expect::DEAD_TRACEE_ERRNO),
+            "ptrace on the dead tracee"
+        );
+    } else {
+        child.expect_stopped(&w, sig);
+        expect_siginfo(pid, sig, expect::RAISE_SI_CODE);
+        let msg = must(sys::geteventmsg(pid), "PTRACE_GETEVENTMSG");
+        require_eq!(
+            msg,
+            0,
+            "no ptrace event happened, yet the event message is set"
+        );
+        cont(pid, 0);
+        child.expect_exited(&w, EXIT_CODE);
+    }
+    w.expect_no_children();
+}
+
+/// raisesignal_ignored / _masked: SIGSTOP first, then the signal, reported iff not blocked.
+fn raise_after_stop(tc: &Tc, sig: i32, setup: Setup) {
+    let w = harness::waiter(tc);
+    let child = traced_child(move || {
+        match setup {
+            Setup::Ignored => child_ignore(sig),
+            Setup::Masked => child_block(sig),
+        }
+        child_raise(libc::SIGSTOP);
+        child_raise(sig);
+        EXIT_CODE
+    });
+    let pid = child.pid();
+    child.expect_stopped(&w, libc::SIGSTOP);
+    expect_siginfo(pid, libc::SIGSTOP, expect::RAISE_SI_CODE);
+    cont(pid, 0);
+    if setup == Setup::Ignored {
+        child.expect_stopped(&w, sig);
+        expect_siginfo(pid, sig, expect::RAISE_SI_CODE);
+        cont(pid, 0);
+    }
+    child.expect_exited(&w, EXIT_CODE);
+    w.expect_no_children();
+}
+
+/// signal_mask_unrelated: SIGTRAP blocked, SIGINT still reported.
+fn signal_mask_unrelated(tc: &Tc) {
+    let w = harness::waiter(tc);
+    let child = traced_child(|| {
+        child_block(libc::SIGTRAP);
+        child_raise(libc::SIGSTOP);
+        child_raise(libc::SIGINT);
+        EXIT_CODE
+    });
+    let pid = child.pid();
+    child.expect_stopped(&w, libc::SIGSTOP);
+    cont(pid, 0);
+    child.expect_stopped(&w, libc::SIGINT);
+    cont(pid, 0);
+    child.expect_exited(&w, EXIT_CODE);
+    w.expect_no_children();
+}
+
+pub fn cases() -> Vec<TestCase> {
+    let mut v = Vec::new();
+    for (i, &sig) in RAISE10.iter().enumerate() {
+        let name = format!("traceme_raise{}", i + 1);
+        let descr = if sig == libc::SIGKILL {
+            "raise(SIGKILL) in a PTRACE_TRACEME child kills it without any stop; ptrace on it then fails with ESRCH".to_string()
+        } else {
+            format!(
+                "raise({}) in a PTRACE_TRACEME child gives a signal-delivery stop with si_code SI_TKILL and no event message; PTRACE_CONT with 0 lets it exit 5",
+                sig_name(sig)
+            )
+        };
+        v.push(
+            TestCase::new(&name)
+                .descr(&descr)
+                .timeout(15)
+                .netbsd(&name)
+                .body(move |tc| traceme_raise(tc, sig)),
+        );
+    }
+    for (family, setup, what) in [
+        (
+            "traceme_raisesignal_ignored",
+            Setup::Ignored,
+            "ignored (SIG_IGN) signal is still reported to the tracer",
+        ),
+        (
+            "traceme_raisesignal_masked",
+            Setup::Masked,
+            "blocked signal is not reported to the tracer; the child exits 5",
+        ),
+    ] {
+        for (i, &sig) in CATCHABLE8.iter().enumerate() {
+            let name = format!("{family}{}", i + 1);
+            let descr = format!("A raised {what} ({})", sig_name(sig));
+            v.push(
+                TestCase::new(&name)
+                    .descr(&descr)
+                    .timeout(15)
+                    .netbsd(&name)
+                    .body(move |tc| raise_after_stop(tc, sig, setup)),
+            );
+        }
+    }
+    v.push(
+        TestCase::new("signal_mask_unrelated")
+            .descr("Blocking SIGTRAP in the tracee does not hide a raised SIGINT from the tracer")
+            .timeout(15)
+            .netbsd("signal_mask_unrelated")
+            .body(signal_mask_unrelated),
+    );
+    v
+}

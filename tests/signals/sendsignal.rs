@@ -1,0 +1,177 @@
+//! Signals the tracer injects with PTRACE_CONT(data=sig) at a signal-delivery stop: a
+//! handler runs exactly once, a blocked one stays pending, an ignored one vanishes, a
+//! default action kills (with a core dump as the action and RLIMIT_CORE say) or stops.
+
+use std::ffi::c_void;
+use std::sync::atomic::{AtomicI32, Ordering};
+
+use ptrace_atf::atf::{Tc, TestCase};
+use ptrace_atf::trace::siginfo::{expect_getsiginfo_error, expect_siginfo};
+use ptrace_atf::trace::{expect, sig_name};
+use ptrace_atf::{child_require, child_require_eq, harness, require};
+
+use crate::common::{
+    CATCHABLE8, EXIT_CODE, RAISE10, child_block, child_ignore, child_pending, child_raise,
+    child_sigaction, cont, traced_child,
+};
+use crate::coredump::{CorePlan, dumps_core};
+
+static CAUGHT: AtomicI32 = AtomicI32::new(0);
+static CAUGHT_SIGNO: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn count(sig: i32, info: *mut libc::siginfo_t, _ctx: *mut c_void) {
+    // SAFETY: the kernel passes a valid siginfo to an SA_SIGINFO handler.
+    let signo = unsafe { (*info).si_signo };
+    CAUGHT_SIGNO.store(if signo == sig { sig } else { -signo }, Ordering::Relaxed);
+    CAUGHT.fetch_add(1, Ordering::Relaxed);
+}
+
+/// How the tracee treats the injected signal.
+#[derive(Clone, Copy, PartialEq)]
+enum Disposition {
+    Handle,
+    Masked,
+    Ignored,
+}
+
+fn sendsignal(tc: &Tc, sig: i32, disp: Disposition) {
+    let w = harness::waiter(tc);
+    let plan = CorePlan::never();
+    let child = traced_child(|| {
+        plan.apply_in_child();
+        match disp {
+            Disposition::Handle => {
+                child_sigaction(sig, count as *const () as usize, libc::SA_SIGINFO)
+            }
+            Disposition::Masked => child_block(sig),
+            Disposition::Ignored => child_ignore(sig),
+        }
+        child_raise(libc::SIGSTOP);
+        match disp {
+            Disposition::Handle => {
+                child_require_eq!(CAUGHT.load(Ordering::Relaxed), 1);
+                child_require_eq!(CAUGHT_SIGNO.load(Ordering::Relaxed), sig);
+            }
+            Disposition::Masked => {
+                child_require!(
+                    child_pending(sig),
+                    "the injected blocked signal is not pending"
+                )
+            }
+            Disposition::Ignored => {
+                child_require!(
+                    !child_pending(sig),
+                    "the injected ignored signal is pending"
+                )
+            }
+        }
+        EXIT_CODE
+    });
+    let pid = child.pid();
+    child.expect_stopped(&w, libc::SIGSTOP);
+    expect_siginfo(pid, libc::SIGSTOP, expect::RAISE_SI_CODE);
+    cont(pid, sig);
+    child.expect_exited(&w, EXIT_CODE);
+    w.expect_no_children();
+}
+
+/// traceme_sendsignal_simple: the injected signal's default action.
+fn sendsignal_simple(tc: &Tc, sig: i32) {
+    let w = harness::waiter(tc);
+    let plan = if dumps_core(sig) {
+        CorePlan::for_this_machine()
+    } else {
+        CorePlan::never()
+    };
+    let child = traced_child(|| {
+        plan.apply_in_child();
+        if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+            // The Rust runtime handles SIGSEGV and SIGBUS: restore the default action.
+            child_sigaction(sig, libc::SIG_DFL, 0);
+        }
+        child_raise(libc::SIGSTOP);
+        if sig != libc::SIGSTOP && sig != libc::SIGCONT {
+            ptrace_atf::child_fail!("the injected {} did not kill the child", sig_name(sig));
+        }
+        0
+    });
+    let pid = child.pid();
+    child.expect_stopped(&w, libc::SIGSTOP);
+    expect_siginfo(pid, libc::SIGSTOP, expect::RAISE_SI_CODE);
+    cont(pid, sig);
+    match sig {
+        libc::SIGSTOP => {
+            // The injected SIGSTOP starts a group-stop, which has no siginfo.
+            child.expect_stopped(&w, libc::SIGSTOP);
+            expect_getsiginfo_error(pid, expect::GROUP_STOP_GETSIGINFO_ERRNO);
+            cont(pid, 0);
+            child.expect_exited(&w, 0);
+        }
+        libc::SIGCONT => child.expect_exited(&w, 0),
+        _ => {
+            let core = dumps_core(sig) && plan.expect_core;
+            child.expect_signaled(&w, sig, core);
+            let files = plan.dumped_files();
+            require!(
+                core != files.is_empty(),
+                "core bit {core} but files {files:?} ({})",
+                plan.describe()
+            );
+        }
+    }
+    w.expect_no_children();
+}
+
+pub fn cases() -> Vec<TestCase> {
+    let mut v = Vec::new();
+    for (family, disp, what) in [
+        (
+            "traceme_sendsignal_handle",
+            Disposition::Handle,
+            "reaches the tracee's SA_SIGINFO handler exactly once",
+        ),
+        (
+            "traceme_sendsignal_masked",
+            Disposition::Masked,
+            "that the tracee blocks stays pending; the tracee exits 5",
+        ),
+        (
+            "traceme_sendsignal_ignored",
+            Disposition::Ignored,
+            "that the tracee ignores is discarded (not pending); the tracee exits 5",
+        ),
+    ] {
+        for (i, &sig) in CATCHABLE8.iter().enumerate() {
+            let name = format!("{family}{}", i + 1);
+            let descr = format!("{} injected with PTRACE_CONT {what}", sig_name(sig));
+            v.push(
+                TestCase::new(&name)
+                    .descr(&descr)
+                    .timeout(15)
+                    .netbsd(&name)
+                    .body(move |tc| sendsignal(tc, sig, disp)),
+            );
+        }
+    }
+    for (i, &sig) in RAISE10.iter().enumerate() {
+        let name = format!("traceme_sendsignal_simple{}", i + 1);
+        let what = match sig {
+            libc::SIGSTOP => "starts a group-stop (PTRACE_GETSIGINFO fails with EINVAL); the tracee then exits 0".to_string(),
+            libc::SIGCONT => "is harmless; the tracee exits 0".to_string(),
+            s if dumps_core(s) => "kills the tracee, with a core dump when RLIMIT_CORE and core_pattern allow one (the case sets both)".to_string(),
+            _ => "kills the tracee without a core dump".to_string(),
+        };
+        let descr = format!(
+            "{} injected with PTRACE_CONT into a tracee without a handler {what}",
+            sig_name(sig)
+        );
+        v.push(
+            TestCase::new(&name)
+                .descr(&descr)
+                .timeout(15)
+                .netbsd(&name)
+                .body(move |tc| sendsignal_simple(tc, sig)),
+        );
+    }
+    v
+}
