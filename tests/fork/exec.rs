@@ -237,7 +237,7 @@ pub fn cases() -> Vec<TestCase> {
             if netbsd {
                 tc = tc.netbsd(name);
             }
-            tc.body(move |tc| body(tc))
+            tc.body(body)
         })
         .collect()
 }

@@ -264,7 +264,7 @@ pub fn cases() -> Vec<TestCase> {
         if name.starts_with("exec") {
             tc = tc.require_progs(&["/bin/true"]);
         }
-        out.push(tc.body(move |tc| body(tc)));
+        out.push(tc.body(body));
     }
     out
 }

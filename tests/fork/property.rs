@@ -11,7 +11,7 @@ use ptrace_atf::trace::{Forkee, Options, Waiter, expect};
 use crate::common::{FORKER_EXIT, How, NoChecks, follow, forker_body};
 
 /// The default seed: fixed, so that a plain run is reproducible.
-const DEFAULT_SEED: u64 = 0x5eed_f0_4c;
+const DEFAULT_SEED: u64 = 0x5eed_f04c;
 
 /// Flags drawn from (CLONE_THREAD and CLONE_PARENT are left out: the forker could not
 /// reap such a child).
@@ -72,13 +72,13 @@ fn expected_error(flags: u64) -> Option<nix::errno::Errno> {
 
 /// The forker for one draw: clone3, then reap; a clone3 error becomes the exit code.
 fn forker(how: How) -> i32 {
-    if let How::Clone3(flags, _) = how {
-        if expected_error(flags).is_some() {
-            return match how.create() {
-                Err(e) => ERRNO_EXIT_BASE + e as i32,
-                Ok(_) => ptrace_atf::child_fail!("clone3({}) succeeded", flag_names(flags)),
-            };
-        }
+    if let How::Clone3(flags, _) = how
+        && expected_error(flags).is_some()
+    {
+        return match how.create() {
+            Err(e) => ERRNO_EXIT_BASE + e as i32,
+            Ok(_) => ptrace_atf::child_fail!("clone3({}) succeeded", flag_names(flags)),
+        };
     }
     forker_body(how)
 }

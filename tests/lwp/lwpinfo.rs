@@ -272,7 +272,12 @@ pub fn attach_lwpinfo(tc: &Tc, threads: usize) {
     let tids: BTreeSet<Pid> = proc::threads(pid).into_iter().collect();
     for &tid in &tids {
         // PTRACE_ATTACH attaches one thread: the others are not traced until attached too.
-        require_eq!(proc::task_tracer_pid(pid, tid), 0, "TracerPid of tid {} before attaching it", tid);
+        require_eq!(
+            proc::task_tracer_pid(pid, tid),
+            0,
+            "TracerPid of tid {} before attaching it",
+            tid
+        );
         sys::attach(tid).unwrap_or_else(|e| panic!("PTRACE_ATTACH of tid {tid} failed: {e}"));
         let (got, st) = w.wait_any("the attach stop");
         require_eq!(

@@ -194,3 +194,23 @@ pub fn traced_child<F: FnOnce() -> i32>(f: F) -> ptrace_atf::trace::Child {
         f()
     })
 }
+
+/// Skips a case whose tracer is not an ancestor of its tracee when Yama forbids that even
+/// with PR_SET_PTRACER (scope 3 always, scope 2 without CAP_SYS_PTRACE: we check for root).
+pub fn require_unrelated_attach(tc: &ptrace_atf::atf::Tc) {
+    let scope = std::fs::read_to_string("/proc/sys/kernel/yama/ptrace_scope")
+        .ok()
+        .and_then(|s| s.trim().parse::<u32>().ok())
+        .unwrap_or(0);
+    if scope >= 3 || (scope == 2 && !nix::unistd::geteuid().is_root()) {
+        tc.skip(format!(
+            "Yama ptrace_scope {scope} forbids attaching to a process that is not a descendant"
+        ));
+    }
+}
+
+/// In a tracee: let any process attach (Yama scope 1); harmless without Yama.
+pub fn child_allow_any_tracer() {
+    // SAFETY: prctl with integer arguments; EINVAL without Yama is fine.
+    unsafe { libc::prctl(libc::PR_SET_PTRACER, libc::PR_SET_PTRACER_ANY, 0, 0, 0) };
+}

@@ -13,7 +13,9 @@ use ptrace_atf::trace::siginfo::expect_siginfo;
 use ptrace_atf::trace::{Child, Forkee, Options, Waiter, expect, proc, sys};
 use ptrace_atf::{harness, require, require_eq};
 
-use crate::common::{Chan, child_raise, cont, must, traced_child};
+use crate::common::{
+    Chan, child_allow_any_tracer, child_raise, cont, must, require_unrelated_attach, traced_child,
+};
 
 /// Time given to the kernel to act on a request before checking that nothing happened.
 const SETTLE: Duration = Duration::from_millis(50);
@@ -160,11 +162,18 @@ fn not_seized(tc: &Tc, listen: bool) {
 fn debugger_death(tc: &Tc, exitkill: bool) {
     let w = harness::waiter(tc);
     harness::require_pid_waiter(tc, &w);
+    require_unrelated_attach(tc);
     let go = Chan::new();
+    let allowed = Chan::new();
     let tracee = Forkee::spawn(|| {
+        child_allow_any_tracer();
+        allowed.send(b'a');
         go.child_recv();
         7
     });
+    if allowed.recv(w.deadline()) != Some(b'a') {
+        panic!("the tracee did not start");
+    }
     let tpid = tracee.pid();
     let msg = Chan::new();
     let debugger = Forkee::spawn(|| {

@@ -12,7 +12,9 @@ use ptrace_atf::trace::siginfo::expect_siginfo;
 use ptrace_atf::trace::{Forkee, Options, Waiter, expect, sys};
 use ptrace_atf::{child_fail, harness};
 
-use crate::common::{Chan, child_raise, cont, must};
+use crate::common::{
+    Chan, child_allow_any_tracer, child_raise, cont, must, require_unrelated_attach,
+};
 use crate::crash::{Setup, check_fault_stop};
 use crate::fault::{self, Fault};
 
@@ -65,15 +67,22 @@ fn panic_message(p: &(dyn Any + Send)) -> String {
 
 fn unrelated_tracer_sees_crash(tc: &Tc, f: Fault, setup: Setup) {
     let w = harness::waiter(tc);
+    require_unrelated_attach(tc);
     let addr = f.prepare();
     let sig = f.signal();
     let go = Chan::new();
+    let allowed = Chan::new();
     let tracee = Forkee::spawn(|| {
+        child_allow_any_tracer();
+        allowed.send(b'a');
         go.child_recv();
         setup.apply(sig);
         child_raise(libc::SIGSTOP);
         f.trigger(addr)
     });
+    if allowed.recv(w.deadline()) != Some(b'a') {
+        panic!("the tracee did not start");
+    }
     let tpid = tracee.pid();
     let done = Chan::new();
     let tracer = Forkee::spawn(|| {
