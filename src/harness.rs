@@ -45,3 +45,28 @@ pub fn require_waiter_options(tc: &Tc, w: &Waiter) {
         ));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::atf::state::{self, Sink};
+    use crate::trace::{Forkee, Waiter, WaiterKind};
+
+    /// A failed `require!` inside a forked child is reported by the parent with its text,
+    /// not as an opaque payload.
+    #[test]
+    #[serial_test::serial]
+    fn require_in_a_forkee_reaches_the_parent() {
+        state::begin(Sink::File("/dev/null".into()));
+        let child = Forkee::spawn(|| {
+            crate::require!(1 + 1 == 3);
+            0
+        });
+        let w = Waiter::new(WaiterKind::Waitpid);
+        let err =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| child.expect_exited(&w, 0)))
+                .expect_err("the child's failure must fail the parent");
+        state::end();
+        let msg = err.downcast_ref::<String>().cloned().unwrap_or_default();
+        assert!(msg.contains("1 + 1 == 3 not met"), "{msg}");
+    }
+}

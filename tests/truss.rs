@@ -204,6 +204,17 @@ fn output_file() {
     );
 }
 
+/// Kills a process when dropped, so that a failing test leaves nothing running (a leftover
+/// would hold the test's output pipes open).
+struct KillOnDrop(u32);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let pid = nix::unistd::Pid::from_raw(self.0 as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+    }
+}
+
 fn tracer_pid(pid: u32, tid: &str) -> Option<u32> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/status")).ok()?;
     s.lines()
@@ -277,9 +288,12 @@ fn sigint_detaches_an_attached_process() {
     let (dir, bin) = threaded();
     let mut target = Command::new(&bin)
         .arg("forever")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
         .spawn()
         .expect("spawn target");
     let pid = target.id();
+    let guard = KillOnDrop(pid);
     wait_until("all threads exist", || {
         tasks(pid).len() as u64 == THREADS + 1
     });
@@ -300,7 +314,7 @@ fn sigint_detaches_an_attached_process() {
         row(&table, "getppid").is_some_and(|r| r.calls > 0),
         "\n{table}"
     );
-    target.kill().expect("kill target");
+    drop(guard);
     target.wait().expect("reap target");
 }
 
@@ -314,6 +328,8 @@ fn sigint_detaches_a_launched_command() {
         .arg("--")
         .arg(&bin)
         .arg("forever")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
         .spawn()
         .expect("spawn truss");
     let table = interrupt_and_collect(t, &file);
@@ -323,10 +339,6 @@ fn sigint_detaches_a_launched_command() {
         .nth(3)
         .and_then(|w| w.parse().ok())
         .unwrap_or_else(|| panic!("no pid in {head:?}"));
+    let _guard = KillOnDrop(pid);
     assert_detached(pid, &table);
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(pid as i32),
-        nix::sys::signal::Signal::SIGKILL,
-    )
-    .expect("kill the orphaned command");
 }

@@ -96,6 +96,11 @@ fn with<T>(f: impl FnOnce(&mut State) -> T) -> T {
 
 /// Starts a body: a fresh state writing its result to `sink`.
 pub fn begin(sink: Sink) {
+    // SAFETY: getpid has no preconditions.
+    BODY_PID.store(
+        unsafe { libc::getpid() },
+        std::sync::atomic::Ordering::Relaxed,
+    );
     *state() = Some(State {
         sink,
         fail_count: 0,
@@ -121,7 +126,16 @@ pub fn sink() -> Option<Sink> {
     state().as_ref().map(|s| s.sink.clone())
 }
 
+/// The process the running body started in (a forked child is not the body).
+static BODY_PID: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
 fn finish(r: TestResult) -> ! {
+    // SAFETY: getpid has no preconditions.
+    if unsafe { libc::getpid() } != BODY_PID.load(std::sync::atomic::Ordering::Relaxed) {
+        // In a forked child (a failed `require!` in a Forkee closure) the result cannot end
+        // the body: unwind with the reason as text, which the forkee reports to the parent.
+        std::panic::panic_any(r.reason().unwrap_or(r.word()).to_string())
+    }
     std::panic::panic_any(Finish(r))
 }
 

@@ -304,7 +304,7 @@ impl Tracer {
                 }
                 Status::Continued | Status::Unknown(_) => continue,
             };
-            let _ = sys::detach(tid, if sig == 0 { libc::SIGSTOP } else { sig });
+            let _ = sys::detach(tid, sig);
             self.tracees.remove(&tid);
         }
     }
