@@ -13,7 +13,7 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 
 /// The minimal case: a PTRACE_TRACEME child stops, is continued, exits; ECHILD after.
-const MINIMAL: &str = "t_fork:traceme_raise_stop";
+const MINIMAL: &str = "t_fork:traceme_stop_exit";
 
 fn exe(name: &str) -> &'static str {
     match name {

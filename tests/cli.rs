@@ -75,11 +75,11 @@ fn direct_driver_runs_a_filtered_program() {
         "--direct",
         "--tree",
         tmp.path().join("t").to_str().unwrap(),
-        "fork/t_fork_wait4:traceme_raise_stop",
+        "fork/t_fork_wait4:traceme_stop_exit",
     ]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(
-        out.contains("fork/t_fork_wait4:traceme_raise_stop  ->  passed"),
+        out.contains("fork/t_fork_wait4:traceme_stop_exit  ->  passed"),
         "{out}"
     );
     assert!(out.contains("1/1 passed (0 failed)"), "{out}");
@@ -87,12 +87,12 @@ fn direct_driver_runs_a_filtered_program() {
 
 #[test]
 fn loop_counts_iterations_and_reports_the_failing_one() {
-    let (code, out, err) = run(&["loop", "t_fork_wait4:traceme_raise_stop", "-n", "200"]);
+    let (code, out, err) = run(&["loop", "t_fork_wait4:traceme_stop_exit", "-n", "200"]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("200 iterations, 0 failed"), "{out}");
     let (code, out, _) = run(&[
         "loop",
-        "fork/t_fork:traceme_raise_stop",
+        "fork/t_fork:traceme_stop_exit",
         "-n",
         "5",
         "--until-fail",

@@ -75,6 +75,17 @@ fn next_is(w: &Waiter, pid: Pid, want: Want) {
 
 /// fork under TRACEFORK, repeated `iterations` times (default 10): the forker's event and
 /// the child's first stop may come in either order and both must come.
+/// The minimal fork-trace-exit scenario (the loop-rate figure's case): a PTRACE_TRACEME
+/// child stops itself, is continued, exits 5; nothing is left to wait for.
+fn stop_exit(tc: &Tc) {
+    let w = harness::waiter(tc);
+    let child = Forkee::traceme(|| FORKER_EXIT);
+    child.expect_stopped(&w, expect::AUTO_ATTACH_FIRST_STOP);
+    cont(child.pid(), 0);
+    child.expect_exited(&w, FORKER_EXIT);
+    w.expect_no_children();
+}
+
 fn any_order(tc: &Tc) {
     let w = harness::waiter(tc);
     let n = tc.config_u64("iterations", 10);
@@ -216,6 +227,11 @@ fn exec_tid(tc: &Tc, threaded: bool) {
 type Body = fn(&Tc);
 
 const OTHER_CASES: &[(&str, &str, Body)] = &[
+    (
+        "traceme_stop_exit",
+        "A PTRACE_TRACEME child that stops itself with SIGSTOP is continued and exits 5; then wait fails with ECHILD (the minimal fork-trace-exit case)",
+        stop_exit,
+    ),
     (
         "fork_event_and_child_stop_any_order",
         "fork under TRACEFORK, 10 times (config: iterations): the forker's PTRACE_EVENT_FORK and the child's first SIGSTOP arrive in either order, both arrive, and the event names the stopped child",

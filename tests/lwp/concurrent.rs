@@ -211,7 +211,7 @@ pub fn resume(tc: &Tc) {
         tracee::spawn(resume_body, 0);
         loop {
             PROGRESS.fetch_add(1, Ordering::SeqCst);
-            tracee::yield_now();
+            std::hint::spin_loop();
         }
     });
     let pid = child.pid();
@@ -243,7 +243,7 @@ pub fn resume(tc: &Tc) {
     // Held: the thread stays in its stop, the leader runs (seen through the held thread).
     let before = group::peek(thread, &PROGRESS);
     let start = Instant::now();
-    while group::peek(thread, &PROGRESS) < before + 1000 {
+    while group::peek(thread, &PROGRESS) < before + 100 {
         require!(
             start.elapsed() < Duration::from_secs(5),
             "the leader made no progress while tid {} was held",

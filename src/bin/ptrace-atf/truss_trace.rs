@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use nix::errno::Errno;
 use nix::unistd::Pid;
 use ptrace_atf::trace::syscall_account::{self, SyscallAccount, SyscallStop};
-use ptrace_atf::trace::{Options, PtraceEvent, Status, Waiter, WaiterKind, sys};
+use ptrace_atf::trace::{Options, PtraceEvent, Status, Waiter, WaiterKind, proc, sys};
 
 /// Set by SIGINT/SIGTERM/SIGHUP: detach and report.
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
@@ -126,6 +126,14 @@ impl Tracer {
                 match sys::seize(tid, self.options) {
                     Ok(()) => {}
                     Err(Errno::ESRCH) => continue,
+                    // A thread created by a thread already seized: auto-attached to us.
+                    Err(Errno::EPERM)
+                        if proc::task_status_field(self.main, tid, "TracerPid")
+                            == Some(nix::unistd::getpid().to_string()) =>
+                    {
+                        self.add(tid);
+                        continue;
+                    }
                     Err(e) => return Err(format!("PTRACE_SEIZE of {tid} failed: {e}")),
                 }
                 let _ = sys::interrupt(tid);
