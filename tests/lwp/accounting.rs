@@ -293,9 +293,5 @@ pub fn accounting(tc: &Tc, v: &Accounting) {
             );
         }
     }
-    require!(
-        exec_event == !execs.is_empty(),
-        "unexpected exec events: {:?}",
-        execs
-    );
+    require_eq!(!execs.is_empty(), exec_event, "exec events: {:?}", execs);
 }

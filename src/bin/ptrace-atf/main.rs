@@ -20,6 +20,13 @@ Exit status:
   3  the test programs are missing or the tree cannot be installed
   4  kyua could not run the suite (kyua's own error)";
 
+const TRUSS_EXIT_CODES: &str = "\
+Exit status:
+  the traced command's own status (128+N when it was killed by signal N)
+  0  after detaching from a -p process (Ctrl-C)
+  1  the trace could not be set up
+  2  usage error";
+
 #[derive(Parser)]
 #[command(name = "ptrace-atf", version, about = "Kernel regression tests for ptrace(2) and wait(2), run by kyua", after_help = EXIT_CODES)]
 struct Cli {
@@ -76,7 +83,7 @@ enum Cmd {
     },
     /// Trace a command's system calls and print per-syscall counts, errors and missed
     /// entry/exit events.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = TRUSS_EXIT_CODES)]
     Truss(truss::Args),
     /// Run one case over and over (thousands of times a second) to reproduce a rare race;
     /// print each failing iteration with its reason and output.
