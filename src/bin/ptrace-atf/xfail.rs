@@ -158,7 +158,7 @@ pub fn run(args: Args, bins: &Path) -> ExitCode {
         &db,
         "SELECT tp.relative_path, tc.name, m.property_value \
          FROM test_programs tp JOIN test_cases tc USING (test_program_id) \
-         JOIN metadatas m USING (metadata_id) WHERE m.property_name = 'custom.bug'",
+         JOIN metadatas m ON m.metadata_id IN (tc.metadata_id, tp.metadata_id) WHERE m.property_name = 'custom.bug'",
     ) {
         Ok(r) => r
             .into_iter()
