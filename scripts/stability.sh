@@ -24,6 +24,8 @@ command -v kyua >/dev/null || { echo "stability: kyua is not installed (apt-get 
 [ -x "$bins/ptrace-atf" ] || cargo build --release --bins
 
 work=$(mktemp -d /tmp/ptrace-atf-stability.XXXXXX)
+# kyua runs the require.user=unprivileged cases as nobody: the tree must be reachable.
+chmod 755 "$work"
 hogs=()
 cleanup() {
     for p in "${hogs[@]}"; do kill "$p" 2>/dev/null || true; done
