@@ -52,7 +52,7 @@ fn plain_rate(n: u64) -> f64 {
 
 fn loop_rate(n: u64) -> Option<f64> {
     let out = Command::new(exe("ptrace-atf"))
-        .args(["loop", MINIMAL, "-n", &n.to_string()])
+        .args(["loop", MINIMAL, "-n", &n.to_string(), "--cpu", "0"])
         .stderr(Stdio::null())
         .output()
         .ok()?;
@@ -61,6 +61,31 @@ fn loop_rate(n: u64) -> Option<f64> {
     let words: Vec<&str> = last.split_whitespace().collect();
     let i = words.iter().position(|w| *w == "iterations/s,")?;
     words.get(i - 1)?.parse().ok()
+}
+
+fn pin_to_cpu0() {
+    // SAFETY: a zeroed cpu_set_t with one CPU set, applied to this process.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(0, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of_val(&set), &set);
+    }
+}
+
+fn unpin() {
+    // SAFETY: as above, with every CPU the machine has.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        for c in 0..std::thread::available_parallelism().map_or(1, usize::from) {
+            libc::CPU_SET(c, &mut set);
+        }
+        libc::sched_setaffinity(0, std::mem::size_of_val(&set), &set);
+    }
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
 }
 
 /// Runs `ptrace-atf test ARGS` and returns (wall seconds, cases run).
@@ -115,10 +140,21 @@ fn main() {
     println!("figures: {cpu}, {cores} cores, Linux {kernel}");
     println!();
 
+    // Both loops run pinned to CPU 0 (tracer and tracee on one CPU), three rounds each,
+    // alternating; the medians are compared. Unpinned, where the scheduler puts the child
+    // swings either loop by ±30% on a 2-core VM.
+    pin_to_cpu0();
     plain_rate(n / 10);
-    let plain = plain_rate(n);
-    let framework = loop_rate(n).unwrap_or(0.0);
-    println!("loop rate, minimal fork-trace-exit case ({n} iterations):");
+    let (mut plains, mut frameworks) = (Vec::new(), Vec::new());
+    for _ in 0..3 {
+        plains.push(plain_rate(n));
+        frameworks.push(loop_rate(n).unwrap_or(0.0));
+    }
+    let plain = median(&mut plains);
+    let framework = median(&mut frameworks);
+    println!(
+        "loop rate, minimal fork-trace-exit case ({n} iterations, pinned to CPU 0, median of 3):"
+    );
     println!("  plain Rust loop, same system calls : {plain:>9.0} iterations/s");
     println!("  ptrace-atf loop (the framework)   : {framework:>9.0} iterations/s   [{MINIMAL}]");
     println!(
@@ -127,6 +163,7 @@ fn main() {
     );
     println!();
 
+    unpin();
     let tmp = tempfile::tempdir().expect("tempdir");
     let tree = tmp.path().join("tree");
     let prog = ["fork/t_fork_waitpid"];

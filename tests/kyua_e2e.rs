@@ -54,8 +54,11 @@ fn whole_suite_under_kyua_gives_the_declared_results() {
     let Some(kyua) = kyua() else { return };
     let tmp = tempfile::tempdir().unwrap();
     // kyua runs require.user=unprivileged cases as nobody: the tree must be reachable.
-    std::fs::set_permissions(tmp.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755))
-        .unwrap();
+    std::fs::set_permissions(
+        tmp.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
     let tree = tmp.path().join("tree");
     let st = Command::new(env!("CARGO_BIN_EXE_ptrace-atf"))
         .arg("--bin-dir")
