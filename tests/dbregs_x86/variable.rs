@@ -19,9 +19,7 @@ fn print(tc: &Tc) {
     let regs = dbregs::read_all(child.pid());
     let want = [0, 0, 0, 0, 0, 0, DR6_FRESH, 0];
     require_eq!(regs, want, "DR0-DR7 of a fresh tracee");
-    cont(child.pid());
-    child.expect_exited(&w, EXIT);
-    w.expect_no_children();
+    child.cont_to_exit(&w, EXIT);
 }
 
 /// How the tracer lets time pass between setting and reading back.
@@ -57,9 +55,7 @@ fn preserve(tc: &Tc, slot: usize, mode: Preserve) {
     }
     let after = dbregs::read_all(pid);
     require_eq!(after, before, "DR0-DR7 after the tracee was set aside");
-    cont(pid);
-    child.expect_exited(&w, EXIT);
-    w.expect_no_children();
+    child.cont_to_exit(&w, EXIT);
 }
 
 /// What the tracee does to the watched variable, and whether the watchpoint must fire.
@@ -166,6 +162,42 @@ fn stress(tc: &Tc) {
     w.expect_no_children();
 }
 
+/// The seed's race at the kernel's own pace: one tracee writes the watched word and raises
+/// SIGSTOP, over and over, with DR0 armed once. Every iteration must report exactly one
+/// TRAP_HWBKPT (DR6 B0 alone) and then exactly one SIGSTOP, so a stop reported twice, or a
+/// trap lost or doubled, fails naming the iteration. No fork per iteration: this is the
+/// case to drive hundreds of thousands of iterations.
+fn stress_one_tracee(tc: &Tc) {
+    let w = common::setup(tc);
+    let n = tc.config_u64("iterations", 5_000);
+    let addr = watched(0);
+    let child = start(&w, move || {
+        for _ in 0..n {
+            common::access(addr, Len::Four, true);
+            raise_stop();
+        }
+        EXIT
+    });
+    let pid = child.pid();
+    dbregs::arm(pid, 0, addr, Cond::Write, Len::Four);
+    for i in 1..=n {
+        let run = catch_unwind(AssertUnwindSafe(|| {
+            cont(pid);
+            common::expect_hw_trap(&w, &child, 0);
+            cont(pid);
+            child.expect_stopped(&w, libc::SIGSTOP);
+        }));
+        if let Err(payload) = run {
+            let msg = payload
+                .downcast_ref::<String>()
+                .cloned()
+                .unwrap_or_else(|| "panic".into());
+            tc.fail(format!("iteration {i} of {n}: {msg}"));
+        }
+    }
+    child.cont_to_exit(&w, EXIT);
+}
+
 pub fn cases() -> Vec<TestCase> {
     let mut v = vec![
         TestCase::new("dbregs_print")
@@ -257,6 +289,16 @@ pub fn cases() -> Vec<TestCase> {
             )
             .timeout(120)
             .body(stress),
+    );
+    v.push(
+        TestCase::new("dbregs_trap_variable_stress_one_tracee")
+            .descr(
+                "One tracee writes a DR0-watched word and raises SIGSTOP over and over (config \
+                 'iterations', default 5000): every iteration exactly one TRAP_HWBKPT with DR6 \
+                 B0, then exactly one SIGSTOP; exit 5 at the end",
+            )
+            .timeout(120)
+            .body(stress_one_tracee),
     );
     v
 }
