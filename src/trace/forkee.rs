@@ -270,4 +270,15 @@ impl Child {
     pub fn expect_syscall_stop(&self, waiter: &Waiter) {
         self.expect(waiter, Want::SyscallStop);
     }
+
+    /// Resumes the stopped child with PTRACE_CONT (no signal), waits for it to exit with
+    /// `code`, then asserts the waiter has no child left (ECHILD).
+    #[track_caller]
+    pub fn cont_to_exit(&self, waiter: &Waiter, code: i32) {
+        if let Err(e) = sys::cont(self.pid, 0) {
+            panic!("pid {}: PTRACE_CONT failed: {e}", self.pid);
+        }
+        self.expect_exited(waiter, code);
+        waiter.expect_no_children();
+    }
 }

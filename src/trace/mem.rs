@@ -78,6 +78,32 @@ pub fn vm_writev(pid: Pid, local: &[libc::iovec], remote: &[libc::iovec]) -> nix
     Errno::result(n).map(|n| n as usize)
 }
 
+/// The system page size.
+pub fn page_size() -> usize {
+    // SAFETY: sysconf has no preconditions.
+    unsafe { libc::sysconf(libc::_SC_PAGESIZE) as usize }
+}
+
+/// A fresh anonymous private read-write mapping of two pages (`2 * page_size()` bytes) in
+/// this process; returns its start. The caller owns it (and munmaps it).
+pub fn map_two_pages() -> nix::Result<*mut libc::c_void> {
+    // SAFETY: a fresh anonymous mapping; nothing else refers to it.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            2 * page_size(),
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        return Err(Errno::last());
+    }
+    Ok(p)
+}
+
 /// An iovec for `len` bytes at `addr` (tracee address or local buffer).
 pub fn iov(addr: usize, len: usize) -> libc::iovec {
     libc::iovec {

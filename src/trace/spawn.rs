@@ -11,6 +11,7 @@ use nix::errno::Errno;
 use nix::unistd::Pid;
 
 use super::status::Status;
+use super::vfork::{map_stack, release_stack};
 
 /// posix_spawn(3) of `path` with `argv` and an empty environment; returns the new pid.
 ///
@@ -121,20 +122,7 @@ pub unsafe fn clone3_child(
     f: extern "C" fn(*mut c_void) -> c_int,
     arg: *mut c_void,
 ) -> nix::Result<Pid> {
-    // SAFETY: anonymous private mapping for the child's stack.
-    let stack = unsafe {
-        libc::mmap(
-            ptr::null_mut(),
-            CLONE3_STACK,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK,
-            -1,
-            0,
-        )
-    };
-    if stack == libc::MAP_FAILED {
-        return Err(Errno::last());
-    }
+    let stack = map_stack(CLONE3_STACK)?;
     let args = CloneArgs {
         flags,
         exit_signal: exit_signal as u64,
@@ -149,13 +137,7 @@ pub unsafe fn clone3_child(
     } else {
         Ok(Pid::from_raw(ret as i32))
     };
-    let vm = libc::CLONE_VM as u64;
-    let vfork = libc::CLONE_VFORK as u64;
-    let shared = flags & vm != 0 && flags & vfork == 0;
-    if result.is_err() || !shared {
-        // SAFETY: no child runs on this mapping any more.
-        unsafe { libc::munmap(stack, CLONE3_STACK) };
-    }
+    release_stack(stack, CLONE3_STACK, flags, result.is_err());
     result
 }
 

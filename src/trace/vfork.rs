@@ -102,11 +102,24 @@ pub unsafe fn clone_child(
     arg: *mut c_void,
     flags: c_int,
 ) -> nix::Result<Pid> {
+    let stack = map_stack(CLONE_STACK)?;
+    // SAFETY: the stack top is inside the mapping and 16-byte aligned.
+    let top = unsafe { stack.cast::<u8>().add(CLONE_STACK) }.cast::<c_void>();
+    // SAFETY: the child runs f on its own stack; the caller vouches for f under `flags`.
+    let pid = unsafe { libc::clone(f, top, flags, arg) };
+    let result = Errno::result(pid).map(Pid::from_raw);
+    release_stack(stack, CLONE_STACK, flags as u64, result.is_err());
+    result
+}
+
+/// An anonymous private read-write mapping of `size` bytes (MAP_STACK) for a clone child's
+/// stack; returns its lowest address.
+pub(crate) fn map_stack(size: usize) -> nix::Result<*mut c_void> {
     // SAFETY: anonymous private mapping for the child's stack.
     let stack = unsafe {
         libc::mmap(
             ptr::null_mut(),
-            CLONE_STACK,
+            size,
             libc::PROT_READ | libc::PROT_WRITE,
             libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK,
             -1,
@@ -116,15 +129,18 @@ pub unsafe fn clone_child(
     if stack == libc::MAP_FAILED {
         return Err(Errno::last());
     }
-    // SAFETY: the stack top is inside the mapping and 16-byte aligned.
-    let top = unsafe { stack.cast::<u8>().add(CLONE_STACK) }.cast::<c_void>();
-    // SAFETY: the child runs f on its own stack; the caller vouches for f under `flags`.
-    let pid = unsafe { libc::clone(f, top, flags, arg) };
-    let result = Errno::result(pid).map(Pid::from_raw);
-    let shared = flags & libc::CLONE_VM != 0 && flags & libc::CLONE_VFORK == 0;
-    if result.is_err() || !shared {
+    Ok(stack)
+}
+
+/// Unmaps a `map_stack` stack of `size` bytes after clone with clone flags `flags`, unless
+/// the child may still run on it (the clone succeeded, `failed` is false, with CLONE_VM
+/// but without CLONE_VFORK), in which case it is leaked.
+pub(crate) fn release_stack(stack: *mut c_void, size: usize, flags: u64, failed: bool) {
+    let vm = libc::CLONE_VM as u64;
+    let vfork = libc::CLONE_VFORK as u64;
+    let shared = flags & vm != 0 && flags & vfork == 0;
+    if failed || !shared {
         // SAFETY: no child runs on this mapping any more.
-        unsafe { libc::munmap(stack, CLONE_STACK) };
+        unsafe { libc::munmap(stack, size) };
     }
-    result
 }

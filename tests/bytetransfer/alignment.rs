@@ -5,7 +5,7 @@ use ptrace_atf::atf::{Tc, TestCase};
 use ptrace_atf::trace::mem::{self, Way};
 use ptrace_atf::{child_require, harness, require, require_eq};
 
-use crate::common::{EXIT_OK, finish, page_size, stopped_tracee};
+use crate::common::{EXIT_OK, page_size, stopped_tracee};
 
 /// The pattern the tracee holds (a read checks it).
 fn before(i: usize) -> u8 {
@@ -119,7 +119,7 @@ fn alignment(tc: &Tc, a: &Align) {
             require_eq!(got, want, "at offset {i}");
         }
     }
-    finish(&w, &child);
+    child.cont_to_exit(&w, EXIT_OK);
     // SAFETY: allocated above with this layout.
     unsafe { std::alloc::dealloc(buf as *mut u8, layout) };
 }
@@ -163,5 +163,5 @@ fn auxv(tc: &Tc, piecewise: bool) {
         }
         require_eq!(pieces, whole, "piecewise vs whole read");
     }
-    finish(&w, &child);
+    child.cont_to_exit(&w, EXIT_OK);
 }

@@ -1,6 +1,6 @@
 //! Shared scaffolding: a stopped PTRACE_TRACEME tracee and its orderly end.
 
-use ptrace_atf::trace::{Child, Forkee, Options, Waiter, sys};
+use ptrace_atf::trace::{Child, Forkee, Options, Waiter, mem, sys};
 
 /// Exit code of a tracee whose checks passed.
 pub const EXIT_OK: i32 = 5;
@@ -29,21 +29,7 @@ pub fn stopped_tracee<S: FnOnce(), A: FnOnce() -> i32>(w: &Waiter, setup: S, aft
     child
 }
 
-/// Resumes the tracee, expects it to exit with EXIT_OK, and no child to be left.
-#[track_caller]
-pub fn finish(w: &Waiter, child: &Child) {
-    if let Err(e) = sys::cont(child.pid(), 0) {
-        panic!("pid {}: PTRACE_CONT failed: {e}", child.pid());
-    }
-    child.expect_exited(w, EXIT_OK);
-    w.expect_no_children();
-}
-
-/// The system page size.
-pub fn page_size() -> usize {
-    // SAFETY: sysconf has no preconditions.
-    unsafe { libc::sysconf(libc::_SC_PAGESIZE) as usize }
-}
+pub use ptrace_atf::trace::mem::page_size;
 
 /// An anonymous read-write mapping of one page followed by an unmapped page: the address
 /// `base + page_size()` is guaranteed invalid in this process and in any child forked later.
@@ -57,18 +43,7 @@ impl GuardedPage {
     #[track_caller]
     pub fn new() -> GuardedPage {
         let page = page_size();
-        // SAFETY: a fresh anonymous mapping; nothing else refers to it.
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                2 * page,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        assert!(p != libc::MAP_FAILED, "mmap of two pages failed");
+        let p = mem::map_two_pages().unwrap_or_else(|_| panic!("mmap of two pages failed"));
         // SAFETY: the second page of our own mapping.
         let r = unsafe { libc::munmap(p.cast::<u8>().add(page).cast(), page) };
         assert_eq!(r, 0, "munmap of the guard page failed");

@@ -8,7 +8,7 @@ use ptrace_atf::trace::expect;
 use ptrace_atf::trace::mem::{self, Way};
 use ptrace_atf::{harness, require, require_eq};
 
-use crate::common::{EXIT_OK, GuardedPage, child_fill, finish, page_size, stopped_tracee};
+use crate::common::{EXIT_OK, GuardedPage, child_fill, page_size, stopped_tracee};
 
 /// Where in the tracee a transfer is aimed.
 #[derive(Clone, Copy, Debug)]
@@ -147,7 +147,7 @@ fn edge(tc: &Tc, e: &Edge) {
             "{call} returned {got:?} but changed bytes past the count: {buf:x?}"
         );
     }
-    finish(&w, &child);
+    child.cont_to_exit(&w, EXIT_OK);
 }
 
 fn empty_iovecs(tc: &Tc, write: bool) {
@@ -163,5 +163,5 @@ fn empty_iovecs(tc: &Tc, write: bool) {
     require_eq!(got, Ok(0), "with empty iovec arrays");
     let now = mem::read_exact(child.pid(), Way::ProcMem, base, size);
     require!(now.iter().all(|&b| b == FILL), "the tracee's page changed");
-    finish(&w, &child);
+    child.cont_to_exit(&w, EXIT_OK);
 }

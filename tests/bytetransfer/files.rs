@@ -11,7 +11,7 @@ use ptrace_atf::trace::expect;
 use ptrace_atf::trace::mem::{self, Way};
 use ptrace_atf::{child_require, harness, require_eq};
 
-use crate::common::{EXIT_OK, finish, page_size, stopped_tracee};
+use crate::common::{EXIT_OK, page_size, stopped_tracee};
 
 /// A file mapped (before forking) in this process and so in its tracee.
 struct FileMap {
@@ -146,7 +146,7 @@ fn eof(tc: &Tc, e: &Eof) {
     require_eq!(got, Err(e.errno), "{} beyond EOF", e.way.name(e.write));
     require_eq!(buf, [0xee; 8], "the read buffer changed");
     require_eq!(map.content(), Vec::<u8>::new(), "the file changed");
-    finish(&w, &child);
+    child.cont_to_exit(&w, EXIT_OK);
 }
 
 fn cow(tc: &Tc, c: &Cow) {
@@ -172,7 +172,7 @@ fn cow(tc: &Tc, c: &Cow) {
         None => require_eq!(got, Ok(16), "{} into the mapping", c.way.name(true)),
         Some(e) => require_eq!(got, Err(e), "{} into the mapping", c.way.name(true)),
     }
-    finish(&w, &child);
+    child.cont_to_exit(&w, EXIT_OK);
     require_eq!(
         map.content(),
         vec![b'A'; page],

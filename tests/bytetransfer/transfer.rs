@@ -12,7 +12,7 @@ use ptrace_atf::trace::mem::{self, Way};
 use ptrace_atf::trace::{Waiter, expect};
 use ptrace_atf::{child_require_eq, harness, require_eq};
 
-use crate::common::{EXIT_OK, finish, stopped_tracee};
+use crate::common::{EXIT_OK, stopped_tracee};
 use crate::text;
 
 /// The data variable, 8 bytes; the 8/16/32-bit cases use its first bytes.
@@ -145,7 +145,7 @@ fn data_scenario(w: &Waiter, x: Xfer) {
             "the tracer's own copy changed"
         );
     }
-    finish(w, &child);
+    child.cont_to_exit(w, EXIT_OK);
 }
 
 fn text_scenario(w: &Waiter, x: Xfer) {
@@ -191,5 +191,5 @@ fn text_scenario(w: &Waiter, x: Xfer) {
             "the tracer's own code changed"
         );
     }
-    finish(w, &child);
+    child.cont_to_exit(w, EXIT_OK);
 }

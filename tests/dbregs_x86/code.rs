@@ -46,9 +46,7 @@ fn trap_code(tc: &Tc, slot: usize) {
     );
     cont(pid);
     child.expect_stopped(&w, libc::SIGSTOP);
-    cont(pid);
-    child.expect_exited(&w, EXIT);
-    w.expect_no_children();
+    child.cont_to_exit(&w, EXIT);
 }
 
 /// A thread that writes the watched word its creator's DR`slot` watches (arg: the address).
@@ -123,9 +121,7 @@ fn dont_inherit_lwp(tc: &Tc, slot: usize, look: Look) {
     // The new thread writes the word the main thread watches: no trap, it just exits.
     cont(tid);
     common::expect_tid(&w, tid, Want::Exited(0));
-    cont(pid);
-    child.expect_exited(&w, EXIT);
-    w.expect_no_children();
+    child.cont_to_exit(&w, EXIT);
 }
 
 fn dont_inherit_execve(tc: &Tc, slot: usize) {
@@ -146,9 +142,7 @@ fn dont_inherit_execve(tc: &Tc, slot: usize) {
     child.expect_event(&w, PtraceEvent::Exec);
     require_eq!(dbregs::read(pid, slot), 0, "DR{slot} after exec");
     require_eq!(dbregs::read(pid, 7), 0, "DR7 after exec");
-    cont(pid);
-    child.expect_exited(&w, 0);
-    w.expect_no_children();
+    child.cont_to_exit(&w, 0);
 }
 
 pub fn cases() -> Vec<TestCase> {

@@ -18,23 +18,6 @@ use crate::common::{self, EXIT, start, watched};
 
 const THREADS: usize = 50;
 
-/// The signal a thread sends itself, chosen by its tid (SIGPWR stands in for NetBSD's SIGINFO).
-const SIGNALS: [i32; 9] = [
-    libc::SIGIO,
-    libc::SIGXCPU,
-    libc::SIGXFSZ,
-    libc::SIGVTALRM,
-    libc::SIGPROF,
-    libc::SIGWINCH,
-    libc::SIGPWR,
-    libc::SIGUSR1,
-    libc::SIGUSR2,
-];
-
-fn signal_for(tid: i32) -> i32 {
-    SIGNALS[tid as usize % SIGNALS.len()]
-}
-
 /// What the tracer does with a thread's signal.
 #[derive(Clone, Copy, PartialEq)]
 enum Handling {
@@ -67,7 +50,7 @@ extern "C" fn sig_thread(arg: *mut c_void) -> *mut c_void {
     // SAFETY: the barrier was initialised before any thread started.
     unsafe { libc::pthread_barrier_wait(barrier()) };
     // SAFETY: gettid and pthread_kill on the calling thread.
-    let sig = signal_for(unsafe { libc::gettid() });
+    let sig = expect::concurrent_signal(unsafe { libc::gettid() });
     if unsafe { libc::pthread_kill(libc::pthread_self(), sig) } != 0 {
         child_fail!("pthread_kill failed");
     }
@@ -113,7 +96,7 @@ fn child_main(bp: bool, sig: bool, wp: bool, handling: Handling) -> i32 {
                 count_signal as *const () as usize
             };
             libc::sigemptyset(&mut sa.sa_mask);
-            for s in SIGNALS {
+            for s in expect::CONCURRENT_SIGNALS {
                 if libc::sigaction(s, &sa, std::ptr::null_mut()) != 0 {
                     child_fail!("sigaction({s}) failed");
                 }
@@ -205,7 +188,7 @@ fn on_stop(v: &Variant, seen: &mut Seen, tid: Pid, st: Status) -> i32 {
         Status::Stopped(sig) => {
             let info = dbregs::trap_siginfo(tid);
             require_eq!(info.si_signo, sig, "si_signo vs WSTOPSIG of thread {t}");
-            require_eq!(sig, signal_for(t), "signal of thread {t}");
+            require_eq!(sig, expect::concurrent_signal(t), "signal of thread {t}");
             require_eq!(
                 info.si_code,
                 expect::RAISE_SI_CODE,

@@ -17,7 +17,7 @@ static SS_VALUE: AtomicU16 = AtomicU16::new(0);
 
 /// The instruction right after MOV SS.
 #[derive(Clone, Copy, PartialEq, Debug)]
-enum After {
+pub(crate) enum After {
     Int3,
     Syscall,
     Int1,
@@ -32,7 +32,7 @@ fn current_ss() -> u16 {
 
 /// What the tracee reports for `after` before the control trap: the si_codes of its SIGTRAPs
 /// (the watchpoint hit under MOV SS itself is taken in the kernel and not reported).
-fn expected_traps(after: After) -> Vec<i32> {
+pub(crate) fn expected_traps(after: After) -> Vec<i32> {
     match after {
         After::Int3 => vec![expect::BRKPT_SI_CODE],
         After::Syscall => vec![],
@@ -69,7 +69,7 @@ fn mov_ss_then(after: After) {
 
 /// Some hypervisors report INT1 (ICEBP, 0xf1) like a fault, with RIP still on it, so the
 /// tracee would take it forever; step RIP over it then (real CPUs report it as a trap).
-fn skip_icebp_fault(pid: Pid) {
+pub(crate) fn skip_icebp_fault(pid: Pid) {
     let mut regs = sys::getregs(pid).expect("PTRACE_GETREGS");
     let word = sys::peekdata(pid, regs.rip as usize).expect("PTRACE_PEEKDATA at RIP");
     if word & 0xff == 0xf1 {
@@ -79,14 +79,14 @@ fn skip_icebp_fault(pid: Pid) {
     }
 }
 
-fn tainted() -> String {
+pub(crate) fn tainted() -> String {
     std::fs::read_to_string("/proc/sys/kernel/tainted")
         .map(|s| s.trim().to_string())
         .unwrap_or_else(|e| panic!("reading /proc/sys/kernel/tainted: {e}"))
 }
 
 /// Most traps the tracee may take between its two stops before this counts as a storm.
-const MAX_TRAPS: usize = 5;
+pub(crate) const MAX_TRAPS: usize = 5;
 
 fn mov_ss(tc: &Tc, after: After) {
     let w = common::setup(tc);
@@ -141,9 +141,7 @@ fn mov_ss(tc: &Tc, after: After) {
         expected_traps(after),
         "si_codes of the SIGTRAPs after MOV SS; {after:?}"
     );
-    cont(pid);
-    child.expect_exited(&w, EXIT);
-    w.expect_no_children();
+    child.cont_to_exit(&w, EXIT);
     require_eq!(tainted(), taint_before, "/proc/sys/kernel/tainted");
 }
 

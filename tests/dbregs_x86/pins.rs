@@ -28,9 +28,7 @@ fn finish(w: &ptrace_atf::trace::Waiter, child: &ptrace_atf::trace::Child, hit: 
         cont(child.pid());
     }
     child.expect_stopped(w, libc::SIGSTOP);
-    cont(child.pid());
-    child.expect_exited(w, EXIT);
-    w.expect_no_children();
+    child.cont_to_exit(w, EXIT);
 }
 
 /// DR0 written twice (first at another word, then at the one the tracee writes): the second

@@ -88,9 +88,7 @@ fn step(tc: &Tc, steps: u32, trap: Trap) {
             ),
         }
     }
-    cont(pid);
-    child.expect_exited(&w, EXIT);
-    w.expect_no_children();
+    child.cont_to_exit(&w, EXIT);
 }
 
 #[track_caller]
@@ -123,9 +121,7 @@ fn dr6_view(tc: &Tc) {
     common::expect_hw_trap(&w, &child, 2);
     cont(pid);
     child.expect_stopped(&w, libc::SIGSTOP);
-    cont(pid);
-    child.expect_exited(&w, EXIT);
-    w.expect_no_children();
+    child.cont_to_exit(&w, EXIT);
 }
 
 pub fn cases() -> Vec<TestCase> {

@@ -5,6 +5,7 @@
 use std::ffi::c_void;
 
 use nix::unistd::Pid;
+use ptrace_atf::atf::TestCase;
 use ptrace_atf::trace::spawn::{self, child_waitpid, clone3_child, exit_with_arg};
 use ptrace_atf::trace::{Child, Options, PtraceEvent, Status, Waiter, Want, expect, proc, sys};
 use ptrace_atf::{child_fail, child_require_eq};
@@ -13,6 +14,15 @@ use ptrace_atf::{child_fail, child_require_eq};
 pub const FORKER_EXIT: i32 = 5;
 /// The program posix_spawn runs (exits 0).
 pub const SPAWN_PROG: &str = "/bin/true";
+
+/// `tc`, requiring SPAWN_PROG when the variant creates its child with posix_spawn.
+pub fn require_spawn_prog(tc: TestCase, how: How) -> TestCase {
+    if how == How::Spawn {
+        tc.require_progs(&[SPAWN_PROG])
+    } else {
+        tc
+    }
+}
 
 /// How the forker creates the forkee.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -8,7 +8,7 @@ use ptrace_atf::atf::{Tc, TestCase};
 use ptrace_atf::harness;
 use ptrace_atf::trace::{Forkee, PtraceEvent, Waiter, Want, expect, sys};
 
-use crate::common::{FORKER_EXIT, How, Plan, SPAWN_PROG, Traced, cont, same, setoptions};
+use crate::common::{FORKER_EXIT, How, Plan, Traced, cont, require_spawn_prog, same, setoptions};
 use crate::matrix::ALL_OPTIONS;
 use crate::unrelated;
 
@@ -213,13 +213,13 @@ pub fn cases() -> Vec<TestCase> {
             } else {
                 v.name.to_string()
             };
-            let mut tc = TestCase::new(name.clone())
-                .descr(&descr(v, unrelated))
-                .timeout(20)
-                .netbsd(&name);
-            if v.how == How::Spawn {
-                tc = tc.require_progs(&[SPAWN_PROG]);
-            }
+            let tc = require_spawn_prog(
+                TestCase::new(name.clone())
+                    .descr(&descr(v, unrelated))
+                    .timeout(20)
+                    .netbsd(&name),
+                v.how,
+            );
             out.push(if unrelated {
                 tc.body(move |tc| unrelated_scenario(tc, v))
             } else {

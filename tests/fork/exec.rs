@@ -174,9 +174,7 @@ fn event_stop(tc: &Tc) {
         format!("{blocked:016x}"),
         "SigBlk over exec",
     );
-    cont(pid, 0);
-    child.expect_exited(&w, 0);
-    w.expect_no_children();
+    child.cont_to_exit(&w, 0);
 }
 
 type Body = fn(&Tc);

@@ -81,9 +81,7 @@ fn stop_exit(tc: &Tc) {
     let w = harness::waiter(tc);
     let child = Forkee::traceme(|| FORKER_EXIT);
     child.expect_stopped(&w, expect::AUTO_ATTACH_FIRST_STOP);
-    cont(child.pid(), 0);
-    child.expect_exited(&w, FORKER_EXIT);
-    w.expect_no_children();
+    child.cont_to_exit(&w, FORKER_EXIT);
 }
 
 fn any_order(tc: &Tc) {
@@ -219,9 +217,7 @@ fn exec_tid(tc: &Tc, threaded: bool) {
         "PTRACE_EVENT_EXEC's message (the former tid)",
     );
     same(proc::threads(f.pid()), vec![f.pid()], "threads after exec");
-    cont(f.pid(), 0);
-    f.expect_exited(&w, 0);
-    w.expect_no_children();
+    f.cont_to_exit(&w, 0);
 }
 
 type Body = fn(&Tc);

@@ -10,7 +10,7 @@ use ptrace_atf::trace::proc::{sig_bit, sig_blocked, sig_ignored};
 use ptrace_atf::trace::{Forkee, Options, expect, siginfo, sys};
 use ptrace_atf::{child_fail, require};
 
-use crate::common::{Checks, FORKER_EXIT, How, SPAWN_PROG, follow, forker_body, same};
+use crate::common::{Checks, FORKER_EXIT, How, follow, forker_body, require_spawn_prog, same};
 use crate::matrix::ALL_OPTIONS;
 
 /// How SIGTRAP is kept from the forker.
@@ -162,13 +162,13 @@ pub fn cases() -> Vec<TestCase> {
                     "ignored (SIG_IGN)"
                 }
             );
-            let mut tc = TestCase::new(name.clone())
-                .descr(&descr)
-                .timeout(20)
-                .netbsd(&name);
-            if how == How::Spawn {
-                tc = tc.require_progs(&[SPAWN_PROG]);
-            }
+            let tc = require_spawn_prog(
+                TestCase::new(name.clone())
+                    .descr(&descr)
+                    .timeout(20)
+                    .netbsd(&name),
+                how,
+            );
             out.push(tc.body(move |tc| scenario(tc, how, options, hide)));
         }
     }

@@ -8,7 +8,7 @@ use ptrace_atf::harness;
 use ptrace_atf::trace::{Forkee, Options, expect};
 
 use crate::common::{
-    Checks, FORKER_EXIT, How, NoChecks, Plan, SPAWN_PROG, follow, matrix_options, same,
+    Checks, FORKER_EXIT, How, NoChecks, Plan, follow, matrix_options, require_spawn_prog, same,
 };
 
 /// One way of creating the forkee, with the name prefix its cases use.
@@ -182,9 +182,7 @@ fn case(name: String, what: &str, how: How, options: Options, netbsd: bool) -> T
     if netbsd {
         tc = tc.netbsd(&name);
     }
-    if how == How::Spawn {
-        tc = tc.require_progs(&[SPAWN_PROG]);
-    }
+    tc = require_spawn_prog(tc, how);
     tc.body(move |tc| scenario(tc, how, options, false))
 }
 
@@ -202,10 +200,10 @@ pub fn cases() -> Vec<TestCase> {
             "{how:?} from a forker that made itself a process-group leader, with every \
              option: the events arrive and the forkee inherits the group"
         );
-        let mut tc = TestCase::new(name).descr(&descr).timeout(20).netbsd(name);
-        if how == How::Spawn {
-            tc = tc.require_progs(&[SPAWN_PROG]);
-        }
+        let tc = require_spawn_prog(
+            TestCase::new(name).descr(&descr).timeout(20).netbsd(name),
+            how,
+        );
         out.push(tc.body(move |tc| scenario(tc, how, ALL_OPTIONS, true)));
     }
     out

@@ -12,7 +12,7 @@ use ptrace_atf::trace::topology::{
 use ptrace_atf::trace::{Forkee, Options, Waiter, Want, expect, siginfo, sys};
 
 use crate::common::{
-    FORKER_EXIT, How, NoChecks, Plan, SPAWN_PROG, cont, follow, forker_body, matrix_options,
+    FORKER_EXIT, How, NoChecks, Plan, cont, follow, forker_body, matrix_options, require_spawn_prog,
 };
 use crate::matrix::{ALL_OPTIONS, promise};
 
@@ -124,13 +124,13 @@ pub fn cases() -> Vec<TestCase> {
                 },
                 promise(&Plan::new(how, options))
             );
-            let mut tc = TestCase::new(name.clone())
-                .descr(&descr)
-                .timeout(20)
-                .netbsd(&name);
-            if how == How::Spawn {
-                tc = tc.require_progs(&[SPAWN_PROG]);
-            }
+            let tc = require_spawn_prog(
+                TestCase::new(name.clone())
+                    .descr(&descr)
+                    .timeout(20)
+                    .netbsd(&name),
+                how,
+            );
             out.push(tc.body(move |tc| matrix_scenario(tc, how, options, setpgid)));
         }
     }

@@ -17,24 +17,6 @@ use crate::tracee;
 /// Threads of the `thread_concurrent_signals*` tracee.
 pub const SIGNAL_THREADS: usize = 50;
 
-/// The signals the threads send themselves: thread `tid` sends `SIGNALS[tid % 9]` (NetBSD's
-/// list, with SIGURG for NetBSD's SIGINFO, which Linux lacks).
-const SIGNALS: [i32; 9] = [
-    libc::SIGIO,
-    libc::SIGXCPU,
-    libc::SIGXFSZ,
-    libc::SIGVTALRM,
-    libc::SIGPROF,
-    libc::SIGWINCH,
-    libc::SIGURG,
-    libc::SIGUSR1,
-    libc::SIGUSR2,
-];
-
-fn signal_of(tid: i32) -> i32 {
-    SIGNALS[tid as usize % SIGNALS.len()]
-}
-
 /// What the tracer does with each reported signal.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Handling {
@@ -89,7 +71,7 @@ extern "C" fn count_signal(_sig: libc::c_int) {
 extern "C" fn signal_body(_: *mut libc::c_void) -> *mut libc::c_void {
     // SAFETY: the barrier was initialised by the main thread before any thread started.
     unsafe { libc::pthread_barrier_wait((&raw mut BARRIER).cast()) };
-    tracee::tgkill_self(signal_of(tracee::gettid()));
+    tracee::tgkill_self(expect::concurrent_signal(tracee::gettid()));
     if HANDLING.load(Ordering::SeqCst) == Handling::Handler as usize {
         child_require_eq!(HANDLED.with(Cell::get), 1);
     }
@@ -107,7 +89,7 @@ pub fn concurrent_signals(tc: &Tc, v: &Concurrent) {
             Handling::SigIgn => Some(libc::SIG_IGN),
             Handling::Handler => Some(count_signal as *const () as libc::sighandler_t),
         };
-        for sig in disposition.map_or(&[][..], |_| &SIGNALS[..]) {
+        for sig in disposition.map_or(&[][..], |_| &expect::CONCURRENT_SIGNALS[..]) {
             tracee::set_handler(*sig, disposition.unwrap_or(libc::SIG_DFL));
         }
         // SAFETY: initialised once, before the threads that use it.
@@ -140,7 +122,7 @@ pub fn concurrent_signals(tc: &Tc, v: &Concurrent) {
                 event: PtraceEvent::Clone,
                 ..
             } => {
-                created.insert(Pid::from_raw(w.event_msg(tid, PtraceEvent::Clone) as i32));
+                created.insert(group::new_thread(&w, tid));
                 cont(tid, 0);
             }
             Status::Stopped(libc::SIGSTOP) if tid != pid && started.insert(tid) => cont(tid, 0),
@@ -150,7 +132,7 @@ pub fn concurrent_signals(tc: &Tc, v: &Concurrent) {
                 require_eq!(si.si_code, expect::RAISE_SI_CODE, "tid {}: si_code", tid);
                 require_eq!(
                     sig_name(sig),
-                    sig_name(signal_of(tid.as_raw())),
+                    sig_name(expect::concurrent_signal(tid.as_raw())),
                     "tid {}: the signal this thread sent",
                     tid
                 );
@@ -228,7 +210,7 @@ pub fn resume(tc: &Tc) {
                 event: PtraceEvent::Clone,
                 ..
             } if tid == pid => {
-                thread = Some(Pid::from_raw(w.event_msg(pid, PtraceEvent::Clone) as i32));
+                thread = Some(group::new_thread(&w, pid));
                 cont(tid, 0);
             }
             Status::Stopped(libc::SIGSTOP) if tid != pid => cont(tid, 0),

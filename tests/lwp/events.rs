@@ -130,7 +130,7 @@ pub fn trace_threads(tc: &Tc, v: &ThreadEvents) {
                 event: PtraceEvent::Clone,
                 ..
             } => {
-                let new = Pid::from_raw(w.event_msg(tid, PtraceEvent::Clone) as i32);
+                let new = group::new_thread(&w, tid);
                 bump(&mut created, new);
                 cont(tid, 0);
             }
@@ -253,7 +253,7 @@ pub fn threads_and_exec(tc: &Tc) {
                 event: PtraceEvent::Clone,
                 ..
             } if tid == pid => {
-                thread = Some(Pid::from_raw(w.event_msg(pid, PtraceEvent::Clone) as i32));
+                thread = Some(group::new_thread(&w, pid));
             }
             Status::Stopped(libc::SIGSTOP) if tid != pid => first_stop = true,
             _ => child.check(&w, Want::Event(PtraceEvent::Clone), st),

@@ -28,6 +28,11 @@ pub fn resume_syscall(tid: Pid, sig: i32) {
     }
 }
 
+/// The tid of the thread created at `tid`'s PTRACE_EVENT_CLONE stop (its event message).
+pub fn new_thread(w: &Waiter, tid: Pid) -> Pid {
+    Pid::from_raw(w.event_msg(tid, PtraceEvent::Clone) as i32)
+}
+
 /// PTRACE_GETSIGINFO of `tid`, failing with the request's error.
 #[track_caller]
 pub fn siginfo(tid: Pid) -> libc::siginfo_t {

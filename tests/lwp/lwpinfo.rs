@@ -218,7 +218,7 @@ pub fn traceme_lwpinfo(tc: &Tc, v: &LwpInfo) {
                 event: PtraceEvent::Clone,
                 ..
             } => {
-                created.insert(Pid::from_raw(w.event_msg(tid, PtraceEvent::Clone) as i32));
+                created.insert(group::new_thread(&w, tid));
                 cont(tid, 0);
             }
             Status::Stopped(libc::SIGSTOP) if tid != pid => cont(tid, 0),

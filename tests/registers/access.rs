@@ -9,7 +9,7 @@ use ptrace_atf::trace::mem::{self, Way};
 use ptrace_atf::trace::{Options, regs, sys};
 use ptrace_atf::{child_require_eq, harness, require, require_eq};
 
-use crate::common::{EXIT_OK, exec_ranges, finish, kill, raw_sigstop, tracee};
+use crate::common::{EXIT_OK, exec_ranges, kill, raw_sigstop, tracee};
 
 /// x86_64 user code and stack segment selectors (__USER_CS, __USER_DS).
 const USER_CS: u64 = 0x33;
@@ -214,7 +214,7 @@ fn access(tc: &Tc, aux: Aux) {
             );
         }
     }
-    finish(&w, &child);
+    child.cont_to_exit(&w, EXIT_OK);
 }
 
 fn syscall_orig_rax(tc: &Tc) {
@@ -244,7 +244,7 @@ fn syscall_orig_rax(tc: &Tc) {
     let exit = regs::get(pid);
     require_eq!(exit.orig_rax, libc::SYS_getppid as u64, "orig_rax at exit");
     require_eq!(exit.rax as i64, me, "rax at exit (getppid's result)");
-    finish(&w, &child);
+    child.cont_to_exit(&w, EXIT_OK);
 }
 
 /// arch_prctl codes (asm/prctl.h; not in libc for this target).
@@ -315,5 +315,5 @@ fn fs_gs(tc: &Tc, fs: bool, write: bool) {
             regs::set(pid, m);
         }
     }
-    finish(&w, &child);
+    child.cont_to_exit(&w, EXIT_OK);
 }

@@ -32,16 +32,6 @@ pub fn raw_sigstop() -> i64 {
     unsafe { libc::syscall(libc::SYS_kill, libc::getpid(), libc::SIGSTOP) }
 }
 
-/// Resumes the tracee with PTRACE_CONT, expects its exit with EXIT_OK and no child left.
-#[track_caller]
-pub fn finish(w: &Waiter, child: &Child) {
-    if let Err(e) = sys::cont(child.pid(), 0) {
-        panic!("pid {}: PTRACE_CONT failed: {e}", child.pid());
-    }
-    child.expect_exited(w, EXIT_OK);
-    w.expect_no_children();
-}
-
 /// Kills the stopped tracee with SIGKILL and reaps it.
 #[track_caller]
 pub fn kill(w: &Waiter, child: &Child) {

@@ -9,7 +9,7 @@ use ptrace_atf::atf::{Tc, TestCase};
 use ptrace_atf::trace::{Child, Options, Waiter, regs, sys};
 use ptrace_atf::{child_require_eq, harness, require, require_eq};
 
-use crate::common::{EXIT_OK, exec_ranges, finish, kill, raw_sigstop, tracee};
+use crate::common::{EXIT_OK, exec_ranges, kill, raw_sigstop, tracee};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Resume {
@@ -112,7 +112,7 @@ fn resume_keeps_pc(tc: &Tc, req: Resume, addr: usize) {
             at.rip,
             before.rip
         );
-        return finish(&w, &child);
+        return child.cont_to_exit(&w, EXIT_OK);
     }
     child.expect_exited(&w, EXIT_OK);
     w.expect_no_children();

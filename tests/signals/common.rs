@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::unistd::Pid;
+use ptrace_atf::atf::{Tc, TestCase};
 use ptrace_atf::child_fail;
 use ptrace_atf::trace::sig_name;
 
@@ -213,4 +214,26 @@ pub fn require_unrelated_attach(tc: &ptrace_atf::atf::Tc) {
 pub fn child_allow_any_tracer() {
     // SAFETY: prctl with integer arguments; EINVAL without Yama is fine.
     unsafe { libc::prctl(libc::PR_SET_PTRACER, libc::PR_SET_PTRACER_ANY, 0, 0, 0) };
+}
+
+/// NetBSD's numbered family `{family}1`, `{family}2`, ...: one case per signal of `sigs`
+/// (in order), described by `descr(sig)`, with a 15 s timeout and X-netbsd naming the case,
+/// whose body is `body(tc, sig)`.
+pub fn numbered_family<B: Fn(&Tc, i32) + Copy + 'static>(
+    family: &str,
+    sigs: &[i32],
+    descr: impl Fn(i32) -> String,
+    body: B,
+) -> Vec<TestCase> {
+    sigs.iter()
+        .enumerate()
+        .map(|(i, &sig)| {
+            let name = format!("{family}{}", i + 1);
+            TestCase::new(&name)
+                .descr(&descr(sig))
+                .timeout(15)
+                .netbsd(&name)
+                .body(move |tc| body(tc, sig))
+        })
+        .collect()
 }

@@ -9,7 +9,7 @@ use ptrace_atf::trace::{expect, sig_name, sys};
 
 use crate::common::{
     CATCHABLE8, EXIT_CODE, RAISE10, child_block, child_ignore, child_raise, cont, must,
-    traced_child,
+    numbered_family, traced_child,
 };
 
 /// How the child treats the signal before raising it.
@@ -100,24 +100,21 @@ fn signal_mask_unrelated(tc: &Tc) {
 
 pub fn cases() -> Vec<TestCase> {
     let mut v = Vec::new();
-    for (i, &sig) in RAISE10.iter().enumerate() {
-        let name = format!("traceme_raise{}", i + 1);
-        let descr = if sig == libc::SIGKILL {
-            "raise(SIGKILL) in a PTRACE_TRACEME child kills it without any stop; ptrace on it then fails with ESRCH".to_string()
-        } else {
-            format!(
-                "raise({}) in a PTRACE_TRACEME child gives a signal-delivery stop with si_code SI_TKILL and no event message; PTRACE_CONT with 0 lets it exit 5",
-                sig_name(sig)
-            )
-        };
-        v.push(
-            TestCase::new(&name)
-                .descr(&descr)
-                .timeout(15)
-                .netbsd(&name)
-                .body(move |tc| traceme_raise(tc, sig)),
-        );
-    }
+    v.extend(numbered_family(
+        "traceme_raise",
+        &RAISE10,
+        |sig| {
+            if sig == libc::SIGKILL {
+                "raise(SIGKILL) in a PTRACE_TRACEME child kills it without any stop; ptrace on it then fails with ESRCH".to_string()
+            } else {
+                format!(
+                    "raise({}) in a PTRACE_TRACEME child gives a signal-delivery stop with si_code SI_TKILL and no event message; PTRACE_CONT with 0 lets it exit 5",
+                    sig_name(sig)
+                )
+            }
+        },
+        traceme_raise,
+    ));
     for (family, setup, what) in [
         (
             "traceme_raisesignal_ignored",
@@ -130,17 +127,12 @@ pub fn cases() -> Vec<TestCase> {
             "blocked signal is not reported to the tracer; the child exits 5",
         ),
     ] {
-        for (i, &sig) in CATCHABLE8.iter().enumerate() {
-            let name = format!("{family}{}", i + 1);
-            let descr = format!("A raised {what} ({})", sig_name(sig));
-            v.push(
-                TestCase::new(&name)
-                    .descr(&descr)
-                    .timeout(15)
-                    .netbsd(&name)
-                    .body(move |tc| raise_after_stop(tc, sig, setup)),
-            );
-        }
+        v.extend(numbered_family(
+            family,
+            &CATCHABLE8,
+            |sig| format!("A raised {what} ({})", sig_name(sig)),
+            move |tc, sig| raise_after_stop(tc, sig, setup),
+        ));
     }
     v.push(
         TestCase::new("signal_mask_unrelated")

@@ -12,7 +12,7 @@ use ptrace_atf::{child_require, child_require_eq, harness, require};
 
 use crate::common::{
     CATCHABLE8, EXIT_CODE, RAISE10, child_block, child_ignore, child_pending, child_raise,
-    child_sigaction, cont, traced_child,
+    child_sigaction, cont, numbered_family, traced_child,
 };
 use crate::coredump::{CorePlan, dumps_core};
 
@@ -141,37 +141,29 @@ pub fn cases() -> Vec<TestCase> {
             "that the tracee ignores is discarded (not pending); the tracee exits 5",
         ),
     ] {
-        for (i, &sig) in CATCHABLE8.iter().enumerate() {
-            let name = format!("{family}{}", i + 1);
-            let descr = format!("{} injected with PTRACE_CONT {what}", sig_name(sig));
-            v.push(
-                TestCase::new(&name)
-                    .descr(&descr)
-                    .timeout(15)
-                    .netbsd(&name)
-                    .body(move |tc| sendsignal(tc, sig, disp)),
-            );
-        }
+        v.extend(numbered_family(
+            family,
+            &CATCHABLE8,
+            |sig| format!("{} injected with PTRACE_CONT {what}", sig_name(sig)),
+            move |tc, sig| sendsignal(tc, sig, disp),
+        ));
     }
-    for (i, &sig) in RAISE10.iter().enumerate() {
-        let name = format!("traceme_sendsignal_simple{}", i + 1);
-        let what = match sig {
-            libc::SIGSTOP => "starts a group-stop (PTRACE_GETSIGINFO fails with EINVAL); the tracee then exits 0".to_string(),
-            libc::SIGCONT => "is harmless; the tracee exits 0".to_string(),
-            s if dumps_core(s) => "kills the tracee, with a core dump when RLIMIT_CORE and core_pattern allow one (the case sets both)".to_string(),
-            _ => "kills the tracee without a core dump".to_string(),
-        };
-        let descr = format!(
-            "{} injected with PTRACE_CONT into a tracee without a handler {what}",
-            sig_name(sig)
-        );
-        v.push(
-            TestCase::new(&name)
-                .descr(&descr)
-                .timeout(15)
-                .netbsd(&name)
-                .body(move |tc| sendsignal_simple(tc, sig)),
-        );
-    }
+    v.extend(numbered_family(
+        "traceme_sendsignal_simple",
+        &RAISE10,
+        |sig| {
+            let what = match sig {
+                libc::SIGSTOP => "starts a group-stop (PTRACE_GETSIGINFO fails with EINVAL); the tracee then exits 0".to_string(),
+                libc::SIGCONT => "is harmless; the tracee exits 0".to_string(),
+                s if dumps_core(s) => "kills the tracee, with a core dump when RLIMIT_CORE and core_pattern allow one (the case sets both)".to_string(),
+                _ => "kills the tracee without a core dump".to_string(),
+            };
+            format!(
+                "{} injected with PTRACE_CONT into a tracee without a handler {what}",
+                sig_name(sig)
+            )
+        },
+        sendsignal_simple,
+    ));
     v
 }

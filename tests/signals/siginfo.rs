@@ -11,7 +11,7 @@ use ptrace_atf::trace::siginfo::{
     describe, expect_siginfo, getsigmask_sized, peeksiginfo_raw, queue_to_process, queue_to_thread,
     si_int,
 };
-use ptrace_atf::trace::{expect, proc, sys};
+use ptrace_atf::trace::{expect, mem, proc, sys};
 use ptrace_atf::{child_require, child_require_eq, harness, require, require_eq};
 
 use crate::common::{
@@ -160,20 +160,12 @@ fn peeksiginfo_errors(tc: &Tc) {
         "PEEKSIGINFO into an unmapped buffer"
     );
     // Two writable entries, then a read-only page: two copied, then the fault stops it.
-    let page = 4096usize;
+    let page = mem::page_size();
     let sz = std::mem::size_of::<libc::siginfo_t>();
-    // SAFETY: a fresh two-page anonymous mapping, unmapped below.
-    let map = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            2 * page,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-            -1,
-            0,
-        )
+    // A fresh two-page anonymous mapping, unmapped below.
+    let Ok(map) = mem::map_two_pages() else {
+        ptrace_atf::atf::fail_at(file!(), line!(), "mmap failed".to_string())
     };
-    require!(map != libc::MAP_FAILED, "mmap failed");
     // SAFETY: the second page of our mapping.
     unsafe { libc::mprotect(map.cast::<u8>().add(page).cast(), page, libc::PROT_READ) };
     // SAFETY: the start leaves room for exactly two siginfo_t before the read-only page.

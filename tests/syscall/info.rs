@@ -244,8 +244,7 @@ fn scenario(tc: &Tc, v: &Variant) {
         }
     };
     (v.check)(&t, &info, size);
-    t.cont_to_exit(0, EXIT_OK);
-    t.w.expect_no_children();
+    t.child.cont_to_exit(&t.w, EXIT_OK);
 }
 
 /// Without PTRACE_O_TRACESYSGOOD a syscall stop is a plain SIGTRAP stop whose siginfo has
@@ -259,8 +258,7 @@ fn without_sysgood(tc: &Tc) {
     t.child.expect_stopped(&t.w, libc::SIGTRAP);
     let (info, size) = syscall_info::expect_get(t.pid());
     require_eq!((info.op(), size), (Op::None, HEADER_SIZE), "{info}");
-    t.cont_to_exit(0, EXIT_OK);
-    t.w.expect_no_children();
+    t.child.cont_to_exit(&t.w, EXIT_OK);
 }
 
 /// exit_group has an entry stop and no exit stop: the next report is the exit status.

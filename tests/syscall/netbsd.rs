@@ -170,8 +170,7 @@ fn skip_exit(tc: &Tc, skip: Skip) {
         (-i64::from(libc::ENOSYS), 1),
         "exit stop of the skipped exit(100): {exit}"
     );
-    t.cont_to_exit(0, EXIT_OK);
-    t.w.expect_no_children();
+    t.child.cont_to_exit(&t.w, EXIT_OK);
 }
 
 /// Registers the family.

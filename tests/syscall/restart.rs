@@ -109,8 +109,7 @@ fn read_interrupted(tc: &Tc, sa_restart: bool) {
     nix::unistd::write(&w, b"r").expect("write to the pipe");
     let exit = t.to_exit();
     require_eq!((exit.rval, exit.is_error), (1, 0), "restarted read: {exit}");
-    t.cont_to_exit(0, EXIT_OK);
-    t.w.expect_no_children();
+    t.child.cont_to_exit(&t.w, EXIT_OK);
 }
 
 /// nanosleep(5 s) interrupted by a signal the tracer suppresses: -ERESTART_RESTARTBLOCK at
@@ -230,8 +229,7 @@ fn rewind_ip(tc: &Tc) {
     require_eq!(again.args, entry.args, "arguments of the re-entered write");
     let exit = t.to_exit();
     require_eq!(exit.rval, 1, "the second write: {exit}");
-    t.cont_to_exit(0, EXIT_OK);
-    t.w.expect_no_children();
+    t.child.cont_to_exit(&t.w, EXIT_OK);
 }
 
 type Body = fn(&Tc);

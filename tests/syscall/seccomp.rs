@@ -232,8 +232,7 @@ fn scenario(tc: &Tc, check: Check) {
             require_eq!(back, info, "read back after SET at the seccomp stop");
         }
     }
-    t.cont_to_exit(0, EXIT_OK);
-    t.w.expect_no_children();
+    t.child.cont_to_exit(&t.w, EXIT_OK);
 }
 
 /// uid/gid the tracer drops to in the root form of the SUSPEND_SECCOMP case.

@@ -234,8 +234,7 @@ fn scenario(tc: &Tc, act: Act) {
             );
         }
     }
-    t.cont_to_exit(0, EXIT_OK);
-    t.w.expect_no_children();
+    t.child.cont_to_exit(&t.w, EXIT_OK);
 }
 
 /// Registers the family.

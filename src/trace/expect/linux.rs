@@ -125,3 +125,23 @@ pub const SYSCALL_STOP_INJECTED_SI_CODE: i32 = libc::SI_KERNEL;
 /// blocks or ignores SIGTRAP unblocks it and resets its action to SIG_DFL: yes, the kernel
 /// forces the signal with force_sig_fault (NetBSD: mask and ignore set stay as they were).
 pub const FORCED_TRAP_RESETS_DISPOSITION: bool = true;
+
+/// Signals the threads of the `thread_concurrent_*` scenarios send themselves, thread `tid`
+/// sending `CONCURRENT_SIGNALS[tid % 9]` (see `concurrent_signal`): NetBSD's list, with
+/// SIGURG for NetBSD's SIGINFO, which Linux lacks.
+pub const CONCURRENT_SIGNALS: [i32; 9] = [
+    libc::SIGIO,
+    libc::SIGXCPU,
+    libc::SIGXFSZ,
+    libc::SIGVTALRM,
+    libc::SIGPROF,
+    libc::SIGWINCH,
+    libc::SIGURG,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+];
+
+/// The signal thread `tid` of a `thread_concurrent_*` tracee sends itself.
+pub const fn concurrent_signal(tid: i32) -> i32 {
+    CONCURRENT_SIGNALS[tid as usize % CONCURRENT_SIGNALS.len()]
+}
