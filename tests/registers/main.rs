@@ -7,6 +7,7 @@ mod common;
 mod pc;
 mod probe;
 mod x86;
+mod x87;
 mod xstate;
 
 use ptrace_atf::harness;
@@ -17,5 +18,6 @@ fn main() {
     p.extend(x86::cases());
     p.extend(pc::cases());
     p.extend(xstate::cases());
+    p.extend(x87::cases());
     p.main()
 }
