@@ -6,6 +6,7 @@ mod common;
 mod concurrent;
 mod movss;
 mod pins;
+mod popss;
 mod step;
 mod variable;
 
@@ -19,5 +20,6 @@ fn main() {
     p.extend(pins::cases());
     p.extend(concurrent::cases());
     p.extend(movss::cases());
+    p.extend(popss::cases());
     p.main()
 }
