@@ -140,20 +140,20 @@ fn main() {
     println!("figures: {cpu}, {cores} cores, Linux {kernel}");
     println!();
 
-    // Both loops run pinned to CPU 0 (tracer and tracee on one CPU), three rounds each,
+    // Both loops run pinned to CPU 0 (tracer and tracee on one CPU), five rounds each,
     // alternating; the medians are compared. Unpinned, where the scheduler puts the child
     // swings either loop by ±30% on a 2-core VM.
     pin_to_cpu0();
     plain_rate(n / 10);
     let (mut plains, mut frameworks) = (Vec::new(), Vec::new());
-    for _ in 0..3 {
+    for _ in 0..5 {
         plains.push(plain_rate(n));
         frameworks.push(loop_rate(n).unwrap_or(0.0));
     }
     let plain = median(&mut plains);
     let framework = median(&mut frameworks);
     println!(
-        "loop rate, minimal fork-trace-exit case ({n} iterations, pinned to CPU 0, median of 3):"
+        "loop rate, minimal fork-trace-exit case ({n} iterations, pinned to CPU 0, median of 5):"
     );
     println!("  plain Rust loop, same system calls : {plain:>9.0} iterations/s");
     println!("  ptrace-atf loop (the framework)   : {framework:>9.0} iterations/s   [{MINIMAL}]");
