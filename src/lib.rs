@@ -6,5 +6,6 @@
 
 pub mod atf;
 pub mod harness;
+pub mod kyua;
 pub mod suite;
 pub mod trace;

@@ -20,11 +20,7 @@ fn run(args: &[&str]) -> (i32, String, String) {
 }
 
 fn kyua() -> Option<PathBuf> {
-    std::env::var("PATH")
-        .unwrap_or_default()
-        .split(':')
-        .map(|d| Path::new(d).join("kyua"))
-        .find(|p| p.is_file())
+    ptrace_atf::kyua::find()
 }
 
 #[test]

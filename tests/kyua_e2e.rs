@@ -17,11 +17,7 @@ fn bin_dir() -> PathBuf {
 }
 
 fn kyua() -> Option<PathBuf> {
-    let path = std::env::var("PATH").unwrap_or_default();
-    let found = path
-        .split(':')
-        .map(|d| Path::new(d).join("kyua"))
-        .find(|p| p.is_file());
+    let found = ptrace_atf::kyua::find();
     if found.is_none() {
         assert!(
             std::env::var("CI").is_err(),
@@ -35,18 +31,7 @@ fn kyua() -> Option<PathBuf> {
 }
 
 fn db_exec(kyua: &Path, db: &Path, sql: &str) -> Vec<Vec<String>> {
-    let out = Command::new(kyua)
-        .arg("db-exec")
-        .arg(format!("--results-file={}", db.display()))
-        .arg("--no-headers")
-        .arg(sql)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "kyua db-exec: {out:?}");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| l.splitn(4, ',').map(String::from).collect())
-        .collect()
+    ptrace_atf::kyua::db_exec(kyua, db, sql).unwrap_or_else(|e| panic!("{e}"))
 }
 
 #[test]
@@ -82,23 +67,11 @@ fn whole_suite_under_kyua_gives_the_declared_results() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let rows = db_exec(
-        &kyua,
-        &db,
-        "SELECT tp.relative_path, tc.name, tr.result_type, tr.result_reason \
-         FROM test_programs tp JOIN test_cases tc USING (test_program_id) \
-         JOIN test_results tr USING (test_case_id)",
-    );
-    let bugs: BTreeMap<(String, String), String> = db_exec(
-        &kyua,
-        &db,
-        "SELECT tp.relative_path, tc.name, m.property_value \
-         FROM test_programs tp JOIN test_cases tc USING (test_program_id) \
-         JOIN metadatas m ON m.metadata_id IN (tc.metadata_id, tp.metadata_id) WHERE m.property_name = 'custom.bug'",
-    )
-    .into_iter()
-    .map(|r| ((r[0].clone(), r[1].clone()), r[2].clone()))
-    .collect();
+    let rows = db_exec(&kyua, &db, ptrace_atf::kyua::RESULTS_SQL);
+    let bugs: BTreeMap<(String, String), String> = db_exec(&kyua, &db, ptrace_atf::kyua::BUGS_SQL)
+        .into_iter()
+        .map(|r| ((r[0].clone(), r[1].clone()), r[2].clone()))
+        .collect();
     let mut bad = Vec::new();
     for r in &rows {
         let key = (r[0].clone(), r[1].clone());

@@ -2,16 +2,10 @@
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
-/// kyua's path, if installed.
-pub fn find() -> Option<PathBuf> {
-    let path = std::env::var("PATH").unwrap_or_default();
-    path.split(':')
-        .map(|d| Path::new(d).join("kyua"))
-        .find(|p| p.is_file())
-}
+pub use ptrace_atf::kyua::find;
 
 /// What a kyua run gave.
 pub struct Run {

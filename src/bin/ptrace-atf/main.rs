@@ -55,32 +55,7 @@ enum Cmd {
     /// Install into the build directory and run the suite: under kyua when installed,
     /// otherwise through the built-in direct driver.
     #[command(after_help = EXIT_CODES)]
-    Test {
-        /// kyua filters: an area (`fork`), a program (`fork/t_fork_waitpid`) or a case
-        /// (`fork/t_fork_waitpid:fork1`).
-        filters: Vec<String>,
-        /// Run without kyua even when it is installed.
-        #[arg(long)]
-        direct: bool,
-        /// Test cases run at once.
-        #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
-        jobs: Option<u16>,
-        /// A configuration variable passed to every program (`-v iterations=1000`).
-        #[arg(short = 'v', long = "var", value_name = "NAME=VALUE", value_parser = parse_var)]
-        vars: Vec<(String, String)>,
-        /// The unprivileged user for `require.user: unprivileged` cases when run as root.
-        #[arg(long, value_name = "USER", default_value = "nobody")]
-        unprivileged_user: String,
-        /// Where kyua stores the results database (default: kyua's store).
-        #[arg(long, value_name = "FILE")]
-        results_file: Option<PathBuf>,
-        /// The installed tree to (re)create and run (default: BIN_DIR/ptrace-atf-tests).
-        #[arg(long, value_name = "DIR")]
-        tree: Option<PathBuf>,
-        /// Print every case's output (direct driver).
-        #[arg(long)]
-        verbose: bool,
-    },
+    Test(TestArgs),
     /// Trace a command's system calls and print per-syscall counts, errors and missed
     /// entry/exit events.
     #[command(after_help = TRUSS_EXIT_CODES)]
@@ -93,6 +68,35 @@ enum Cmd {
     /// database which still fail as expected, which now pass and which failed otherwise.
     #[command(after_help = EXIT_CODES)]
     Xfail(xfail::Args),
+}
+
+/// Options of `ptrace-atf test`.
+#[derive(clap::Args)]
+struct TestArgs {
+    /// kyua filters: an area (`fork`), a program (`fork/t_fork_waitpid`) or a case
+    /// (`fork/t_fork_waitpid:fork1`).
+    filters: Vec<String>,
+    /// Run without kyua even when it is installed.
+    #[arg(long)]
+    direct: bool,
+    /// Test cases run at once.
+    #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    jobs: Option<u16>,
+    /// A configuration variable passed to every program (`-v iterations=1000`).
+    #[arg(short = 'v', long = "var", value_name = "NAME=VALUE", value_parser = parse_var)]
+    vars: Vec<(String, String)>,
+    /// The unprivileged user for `require.user: unprivileged` cases when run as root.
+    #[arg(long, value_name = "USER", default_value = "nobody")]
+    unprivileged_user: String,
+    /// Where kyua stores the results database (default: kyua's store).
+    #[arg(long, value_name = "FILE")]
+    results_file: Option<PathBuf>,
+    /// The installed tree to (re)create and run (default: BIN_DIR/ptrace-atf-tests).
+    #[arg(long, value_name = "DIR")]
+    tree: Option<PathBuf>,
+    /// Print every case's output (direct driver).
+    #[arg(long)]
+    verbose: bool,
 }
 
 fn parse_var(s: &str) -> Result<(String, String), String> {
@@ -153,18 +157,17 @@ fn list(bins: &Path, quiet: bool) -> ExitCode {
     ExitCode::from(status)
 }
 
-#[allow(clippy::too_many_arguments)]
-fn test(
-    bins: &Path,
-    filters: Vec<String>,
-    force_direct: bool,
-    jobs: Option<u16>,
-    vars: Vec<(String, String)>,
-    unprivileged_user: String,
-    results_file: Option<PathBuf>,
-    tree: Option<PathBuf>,
-    verbose: bool,
-) -> ExitCode {
+fn test(bins: &Path, args: TestArgs) -> ExitCode {
+    let TestArgs {
+        filters,
+        direct: force_direct,
+        jobs,
+        vars,
+        unprivileged_user,
+        results_file,
+        tree,
+        verbose,
+    } = args;
     let tree = tree.unwrap_or_else(|| bins.join("ptrace-atf-tests"));
     let _ = std::fs::remove_dir_all(&tree);
     if let Err(e) = install::install(bins, &tree) {
@@ -271,25 +274,6 @@ fn main() -> ExitCode {
         Cmd::Truss(args) => truss::run(args),
         Cmd::Loop(args) => repro::run(args, &bins),
         Cmd::Xfail(args) => xfail::run(args, &bins),
-        Cmd::Test {
-            filters,
-            direct,
-            jobs,
-            vars,
-            unprivileged_user,
-            results_file,
-            tree,
-            verbose,
-        } => test(
-            &bins,
-            filters,
-            direct,
-            jobs,
-            vars,
-            unprivileged_user,
-            results_file,
-            tree,
-            verbose,
-        ),
+        Cmd::Test(args) => test(&bins, args),
     }
 }

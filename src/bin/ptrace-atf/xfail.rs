@@ -2,6 +2,7 @@
 //! (`X-bug`), and, from a kyua results database, which still fail as expected, which now
 //! pass (to re-examine) and which failed in another way.
 
+use ptrace_atf::kyua::{BUGS_SQL, RESULTS_SQL, db_exec};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -74,26 +75,6 @@ fn latest_db(bins: &Path) -> Option<PathBuf> {
         .max()
 }
 
-fn db_exec(kyua: &Path, db: &Path, sql: &str) -> Result<Vec<Vec<String>>, String> {
-    let out = Command::new(kyua)
-        .arg("db-exec")
-        .arg(format!("--results-file={}", db.display()))
-        .arg("--no-headers")
-        .arg(sql)
-        .output()
-        .map_err(|e| format!("cannot run kyua: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "kyua db-exec failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| l.splitn(4, ',').map(String::from).collect())
-        .collect())
-}
-
 /// Prints the declared expected failures of the built programs.
 fn print_declared(bins: &Path) {
     println!("Expected failures declared by the suite (X-bug):");
@@ -143,23 +124,11 @@ pub fn run(args: Args, bins: &Path) -> ExitCode {
             "kyua is not installed (apt-get install kyua): it reads the database",
         );
     };
-    let rows = match db_exec(
-        &kyua,
-        &db,
-        "SELECT tp.relative_path, tc.name, tr.result_type, tr.result_reason \
-         FROM test_programs tp JOIN test_cases tc USING (test_program_id) \
-         JOIN test_results tr USING (test_case_id)",
-    ) {
+    let rows = match db_exec(&kyua, &db, RESULTS_SQL) {
         Ok(r) => r,
         Err(e) => return crate::fail(4, &e),
     };
-    let bugs: BTreeMap<(String, String), String> = match db_exec(
-        &kyua,
-        &db,
-        "SELECT tp.relative_path, tc.name, m.property_value \
-         FROM test_programs tp JOIN test_cases tc USING (test_program_id) \
-         JOIN metadatas m ON m.metadata_id IN (tc.metadata_id, tp.metadata_id) WHERE m.property_name = 'custom.bug'",
-    ) {
+    let bugs: BTreeMap<(String, String), String> = match db_exec(&kyua, &db, BUGS_SQL) {
         Ok(r) => r
             .into_iter()
             .filter(|r| r.len() >= 3)
