@@ -135,7 +135,7 @@ pub fn cases() -> Vec<TestCase> {
             .descr("A traced child of a parent whose SIGCHLD action has SA_NOCLDWAIT dies of raise(SIGKILL): POSIX says no zombie is left (wait fails with ECHILD)")
             .timeout(15)
             .netbsd("t_ptrace_sigchld:traceme_raise1")
-            .bug("https://github.com/torvalds/linux/blob/master/kernel/signal.c#do_notify_parent")
+            .bug("https://git.kernel.org/pub/scm/linux/kernel/git/torvalds/linux.git/tree/kernel/signal.c?h=v6.18 (do_notify_parent: SA_NOCLDWAIT auto-reap only when the child is not ptraced)")
             .body(sigchld_nocldwait),
     ]
 }
