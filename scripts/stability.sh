@@ -46,7 +46,7 @@ done
 
 user=()
 [ "$(id -u)" = 0 ] && user=(--variable=unprivileged_user=nobody)
-status=0
+status=0 total=0 bad_total=0
 for i in $(seq "$runs"); do
     start=$(date +%s%N)
     (cd "$work/tree" && kyua --variable=parallelism="$jobs" "${user[@]}" test \
@@ -59,6 +59,8 @@ for i in $(seq "$runs"); do
     printf 'run %d: %d cases, %d ms, %s\n' "$i" "$(wc -l < "$work/run$i.txt")" \
         "$(( (end - start) / 1000000 ))" "$(tail -1 "$work/run$i.log")"
     bad=$(grep -E ',(failed|broken)$' "$work/run$i.txt" || true)
+    total=$((total + $(wc -l < "$work/run$i.txt")))
+    bad_total=$((bad_total + $(grep -cE ',(failed|broken)$' "$work/run$i.txt" || true)))
     if [ -n "$bad" ]; then
         echo "run $i: failed or broken cases:"; echo "$bad" | sed 's/^/  /'
         grep -E -- '->  (failed|broken)' "$work/run$i.log" | sed 's/^/  /' || true
@@ -84,4 +86,5 @@ fi
 if [ "$status" = 0 ]; then
     echo "stability: $runs runs with parallelism $jobs under load: identical results, nothing left behind"
 fi
+echo "stability: $((total - bad_total)) passed, $bad_total failed"
 exit "$status"
