@@ -235,7 +235,7 @@ impl Child {
     /// Waits for the child and asserts the result is `want`.
     #[track_caller]
     pub fn expect(&self, waiter: &Waiter, want: Want) -> Status {
-        let got = waiter.wait(self.pid, &want.awaited());
+        let got = waiter.wait(self.pid, super::want::Awaited(want));
         self.check(waiter, want, got);
         got
     }

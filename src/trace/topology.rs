@@ -235,7 +235,7 @@ impl UnrelatedTracer {
     #[track_caller]
     pub fn expect_exited(&self, w: &Waiter, code: i32) {
         let want = Want::Exited(code);
-        let got: Status = w.wait(self.pid, &want.awaited());
+        let got: Status = w.wait(self.pid, super::want::Awaited(want));
         if want.matches(&got) {
             return;
         }

@@ -195,15 +195,20 @@ impl Waiter {
         }
     }
 
-    /// Blocks for the next report from `pid`; `what` names the awaited event for messages.
+    /// Blocks for the next report from `pid`; `what` names the awaited event for messages (it
+    /// is formatted only when a message needs it).
     #[track_caller]
-    pub fn wait(&self, pid: Pid, what: &str) -> Status {
+    pub fn wait(&self, pid: Pid, what: impl std::fmt::Display) -> Status {
         self.wait_rusage(pid, what).0
     }
 
     /// Like `wait`, also returning the rusage for waiters that give one.
     #[track_caller]
-    pub fn wait_rusage(&self, pid: Pid, what: &str) -> (Status, Option<libc::rusage>) {
+    pub fn wait_rusage(
+        &self,
+        pid: Pid,
+        what: impl std::fmt::Display,
+    ) -> (Status, Option<libc::rusage>) {
         let (target, _fd) = self.target_for(pid);
         let call = self.kind.call_name();
         let reply = match deadline::blocking(self.deadline, || self.once(target, false)) {
@@ -235,7 +240,7 @@ impl Waiter {
 
     /// Blocks for the next report from any child or tracee.
     #[track_caller]
-    pub fn wait_any(&self, what: &str) -> (Pid, Status) {
+    pub fn wait_any(&self, what: impl std::fmt::Display) -> (Pid, Status) {
         let call = self.kind.call_name();
         match deadline::blocking(self.deadline, || self.once(Target::Any, false)) {
             Err(TimedOut) => panic!(

@@ -9,6 +9,15 @@ use super::status::{Status, sig_name};
 use super::sys::{self, PtraceEvent};
 use super::wait::Waiter;
 
+/// A `Want` described as the awaited event, formatted only when a message needs it.
+pub struct Awaited(pub Want);
+
+impl fmt::Display for Awaited {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0.awaited())
+    }
+}
+
 /// The status a scenario expects from its next wait.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Want {
@@ -105,7 +114,7 @@ impl Waiter {
     /// Waits for `pid` and asserts the result is `want`; returns the status.
     #[track_caller]
     pub fn expect(&self, pid: Pid, want: Want) -> Status {
-        let got = self.wait(pid, &want.awaited());
+        let got = self.wait(pid, Awaited(want));
         self.check(pid, want, got);
         got
     }

@@ -163,7 +163,7 @@ pub fn expect_tid(w: &Waiter, tid: Pid, want: Want) -> Status {
     if w.kind().names_pid() && w.kind() != WaiterKind::Pidfd {
         return w.expect(tid, want);
     }
-    let (pid, got) = w.wait_any(&want.awaited());
+    let (pid, got) = w.wait_any(ptrace_atf::trace::want::Awaited(want));
     if pid != tid {
         panic!("waiting for {want} from thread {tid}, got {got} from {pid}");
     }

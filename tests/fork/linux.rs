@@ -46,7 +46,9 @@ fn creation_reports(w: &Waiter, forker: Pid, ev: PtraceEvent) -> (Pid, bool) {
     let mut stopped: Option<Pid> = None;
     let mut child_first = false;
     while msg.is_none() || stopped.is_none() {
-        let (pid, st) = w.wait_any(&format!("{ev} of {forker} or the new child's first stop"));
+        let (pid, st) = w.wait_any(format_args!(
+            "{ev} of {forker} or the new child's first stop"
+        ));
         if pid == forker {
             require!(
                 msg.is_none(),
@@ -68,7 +70,7 @@ fn creation_reports(w: &Waiter, forker: Pid, ev: PtraceEvent) -> (Pid, bool) {
 /// Waits (any child) for `pid` and asserts `want`.
 #[track_caller]
 fn next_is(w: &Waiter, pid: Pid, want: Want) {
-    let (got_pid, st) = w.wait_any(&want.awaited());
+    let (got_pid, st) = w.wait_any(ptrace_atf::trace::want::Awaited(want));
     same(got_pid, pid, &format!("the pid reporting next ({st})"));
     w.check(pid, want, st);
 }
