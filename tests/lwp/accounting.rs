@@ -82,10 +82,20 @@ extern "C" fn steady_body(_: *mut libc::c_void) -> *mut libc::c_void {
 /// getppid calls made by all threads together (tracee side, ExecFromThread).
 static TOTAL: AtomicU64 = AtomicU64::new(0);
 
-/// Loops on getppid; the thread whose call is number `threads * syscalls` overall execs
-/// (whichever it is: a tracer waiting for any tid may serve some threads more than others).
+/// Threads of the ExecFromThread shape that have started (tracee side).
+static STARTED: AtomicU64 = AtomicU64::new(0);
+
+/// Waits (yielding) until every thread has started, then loops on getppid; the thread whose
+/// call is number `threads * syscalls` overall execs (whichever it is: a tracer waiting for
+/// any tid may serve some threads more than others). Without the wait, a loaded machine let
+/// the exec come before the last threads were created.
 extern "C" fn exec_body(threads: *mut libc::c_void) -> *mut libc::c_void {
     let target = threads as u64 * PER_THREAD.load(Ordering::SeqCst);
+    STARTED.fetch_add(1, Ordering::SeqCst);
+    while STARTED.load(Ordering::SeqCst) < threads as u64 {
+        // SAFETY: sched_yield has no preconditions.
+        unsafe { libc::sched_yield() };
+    }
     loop {
         getppid();
         if TOTAL.fetch_add(1, Ordering::SeqCst) + 1 == target {
