@@ -25,16 +25,7 @@ pub const RAISE10: [i32; 10] = [
 ];
 
 /// The eight that can be caught, blocked or ignored (RAISE10 without KILL and STOP).
-pub const CATCHABLE8: [i32; 8] = [
-    libc::SIGABRT,
-    libc::SIGHUP,
-    libc::SIGCONT,
-    libc::SIGTRAP,
-    libc::SIGBUS,
-    libc::SIGILL,
-    libc::SIGFPE,
-    libc::SIGSEGV,
-];
+pub const CATCHABLE8: &[i32] = RAISE10.split_at(2).1;
 
 /// The exit code every well-behaved tracee ends with.
 pub const EXIT_CODE: i32 = 5;

@@ -129,7 +129,7 @@ pub fn cases() -> Vec<TestCase> {
     ] {
         v.extend(numbered_family(
             family,
-            &CATCHABLE8,
+            CATCHABLE8,
             |sig| format!("A raised {what} ({})", sig_name(sig)),
             move |tc, sig| raise_after_stop(tc, sig, setup),
         ));

@@ -143,7 +143,7 @@ pub fn cases() -> Vec<TestCase> {
     ] {
         v.extend(numbered_family(
             family,
-            &CATCHABLE8,
+            CATCHABLE8,
             |sig| format!("{} injected with PTRACE_CONT {what}", sig_name(sig)),
             move |tc, sig| sendsignal(tc, sig, disp),
         ));
