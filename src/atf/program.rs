@@ -206,6 +206,14 @@ impl Program {
         let Some(idx) = self.cases.iter().position(|c| c.name == name) else {
             return usage(Usage(format!("Unknown test case `{name}'")));
         };
+        // The process runs one case from here on: the others are dropped and their memory
+        // returned, so that every fork(2) a body makes copies fewer page-table entries.
+        self.cases.swap(0, idx);
+        self.cases.truncate(1);
+        self.cases.shrink_to_fit();
+        // SAFETY: malloc_trim only releases free heap memory.
+        unsafe { libc::malloc_trim(0) };
+        let idx = 0;
         if std::env::var("__RUNNING_INSIDE_ATF_RUN").as_deref() != Ok("internal-yes-value") {
             eprintln!("{prog}: WARNING: Running test cases outside of kyua(1) is unsupported");
             eprintln!(
@@ -218,7 +226,7 @@ impl Program {
                 let value = std::env::var(repeat::ENV).unwrap_or_default();
                 match repeat::Spec::parse(&value) {
                     Ok(spec) => repeat::run(&spec, &|| {
-                        self.run_body_watched(idx, &tc, Sink::File("/dev/null".into()), false)
+                        self.run_body_watched(idx, &tc, Sink::Discard, false)
                     }),
                     Err(e) => {
                         eprintln!("{prog}: ERROR: {}: {e}", repeat::ENV);

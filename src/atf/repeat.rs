@@ -84,7 +84,12 @@ impl Capture {
         }
     }
 
+    /// Empties the capture if the last iteration wrote to it (one lseek(2) when it did not:
+    /// fds 1 and 2 share the memory file's offset).
     fn reset(&mut self) {
+        if self.mem.stream_position().is_ok_and(|p| p == 0) {
+            return;
+        }
         let _ = self.mem.set_len(0);
         let _ = self.mem.seek(SeekFrom::Start(0));
     }

@@ -8,14 +8,17 @@
 
 use super::result::TestResult;
 use std::io::Write;
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
-/// Where the result line goes: a file path, stdout or stderr (`-r` semantics).
+/// Where the result line goes: a file path, stdout or stderr (`-r` semantics), or nowhere
+/// (a loop iteration, whose result the loop itself reports).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Sink {
     Stdout,
     Stderr,
     File(String),
+    Discard,
 }
 
 impl Sink {
@@ -32,6 +35,7 @@ impl Sink {
     pub fn write(&self, result: &TestResult) -> Result<(), String> {
         let line = result.to_line();
         let res = match self {
+            Sink::Discard => Ok(()),
             Sink::Stdout => std::io::stdout().write_all(line.as_bytes()),
             Sink::Stderr => std::io::stderr().write_all(line.as_bytes()),
             Sink::File(p) => {
@@ -80,10 +84,21 @@ struct State {
     expect_fail_count: usize,
 }
 
-static STATE: Mutex<Option<State>> = Mutex::new(None);
+/// The body's process and state, in one static: a loop iteration that forks then writes a
+/// single page of the program's data here.
+struct Running {
+    /// The process the running body started in (a forked child is not the body).
+    pid: AtomicI32,
+    state: Mutex<Option<State>>,
+}
+
+static RUNNING: Running = Running {
+    pid: AtomicI32::new(0),
+    state: Mutex::new(None),
+};
 
 fn state() -> MutexGuard<'static, Option<State>> {
-    STATE.lock().unwrap_or_else(|p| p.into_inner())
+    RUNNING.state.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 fn with<T>(f: impl FnOnce(&mut State) -> T) -> T {
@@ -97,10 +112,9 @@ fn with<T>(f: impl FnOnce(&mut State) -> T) -> T {
 /// Starts a body: a fresh state writing its result to `sink`.
 pub fn begin(sink: Sink) {
     // SAFETY: getpid has no preconditions.
-    BODY_PID.store(
-        unsafe { libc::getpid() },
-        std::sync::atomic::Ordering::Relaxed,
-    );
+    RUNNING
+        .pid
+        .store(unsafe { libc::getpid() }, Ordering::Relaxed);
     *state() = Some(State {
         sink,
         fail_count: 0,
@@ -126,12 +140,9 @@ pub fn sink() -> Option<Sink> {
     state().as_ref().map(|s| s.sink.clone())
 }
 
-/// The process the running body started in (a forked child is not the body).
-static BODY_PID: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
-
 fn finish(r: TestResult) -> ! {
     // SAFETY: getpid has no preconditions.
-    if unsafe { libc::getpid() } != BODY_PID.load(std::sync::atomic::Ordering::Relaxed) {
+    if unsafe { libc::getpid() } != RUNNING.pid.load(Ordering::Relaxed) {
         // In a forked child (a failed `require!` in a Forkee closure) the result cannot end
         // the body: unwind with the reason as text, which the forkee reports to the parent.
         std::panic::panic_any(r.reason().unwrap_or(r.word()).to_string())
@@ -340,7 +351,7 @@ pub fn expect_timeout(reason: String) {
 /// Whether the running body declared `expect_timeout` (the watchdog must then let kyua's
 /// timer fire). Never blocks.
 pub fn expecting_timeout() -> bool {
-    match STATE.try_lock() {
+    match RUNNING.state.try_lock() {
         Ok(g) => g.as_ref().is_some_and(|s| s.expect == Expect::Timeout),
         Err(_) => false,
     }

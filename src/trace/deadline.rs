@@ -4,9 +4,8 @@
 //!
 //! The toolkit owns SIGALRM in the tracer process: scenarios must not use alarm(2) there.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::ptr;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
@@ -15,12 +14,10 @@ use nix::errno::Errno;
 /// arrived between two blocking calls cannot leave the next one blocked forever.
 const REFIRE: Duration = Duration::from_millis(50);
 
-static HANDLER_INSTALLED: AtomicBool = AtomicBool::new(false);
-
 extern "C" fn on_alarm(_sig: libc::c_int) {}
 
 fn install_handler() {
-    if HANDLER_INSTALLED.load(Ordering::Relaxed) {
+    if HANDLER_INSTALLED.get() {
         return;
     }
     // SAFETY: installing a handler that does nothing; sa_flags has no SA_RESTART.
@@ -31,7 +28,7 @@ fn install_handler() {
         sa.sa_flags = 0;
         libc::sigaction(libc::SIGALRM, &sa, ptr::null_mut());
     }
-    HANDLER_INSTALLED.store(true, Ordering::Relaxed);
+    HANDLER_INSTALLED.set(true);
 }
 
 struct Timer(libc::timer_t);
@@ -43,8 +40,14 @@ impl Drop for Timer {
     }
 }
 
+// Thread-local rather than static: a forked child resets them, and its writes then land in
+// the thread's TLS page, which fork(2) has already made the child's own (the kernel writes
+// the child's tid there), instead of dirtying one more page of the program.
 thread_local! {
     static TIMER: RefCell<Option<Timer>> = const { RefCell::new(None) };
+    /// Whether this thread installed `on_alarm` (dispositions are per process; installing
+    /// again from another thread is harmless).
+    static HANDLER_INSTALLED: Cell<bool> = const { Cell::new(false) };
 }
 
 fn create_timer() -> libc::timer_t {
@@ -75,6 +78,7 @@ fn timer() -> libc::timer_t {
 }
 
 /// Drops the thread's timer id without deleting it (it belongs to the parent after fork).
+#[inline(always)]
 fn forget_timer() {
     TIMER.with(|t| std::mem::forget(t.borrow_mut().take()));
 }
@@ -92,10 +96,44 @@ fn settime(id: libc::timer_t, value: Duration, interval: Duration) -> libc::c_in
     unsafe { libc::timer_settime(id, 0, &spec, ptr::null_mut()) }
 }
 
-/// Forgets the inherited timer and handler state; call in a freshly forked child.
+/// In a freshly forked child: restores SIGALRM's default disposition (the child's code may
+/// rely on it) and forgets the inherited timer and handler state.
+#[inline(always)]
 pub(crate) fn after_fork_in_child() {
+    default_sigalrm();
     forget_timer();
-    HANDLER_INSTALLED.store(false, Ordering::Relaxed);
+    HANDLER_INSTALLED.set(false);
+}
+
+/// rt_sigaction(SIGALRM, SIG_DFL) as one inline system call: the child's path then touches
+/// no libc code page beyond those fork(2) itself runs.
+#[inline(always)]
+fn default_sigalrm() {
+    #[cfg(target_arch = "x86_64")]
+    {
+        // struct kernel_sigaction { handler, flags, restorer, mask }: all zero is SIG_DFL.
+        let act = [0u64; 4];
+        // SAFETY: rt_sigaction reads `act`, writes nothing (oldact NULL), clobbers only
+        // rax, rcx and r11.
+        unsafe {
+            std::arch::asm!(
+                "syscall",
+                inlateout("rax") libc::SYS_rt_sigaction => _,
+                in("rdi") libc::SIGALRM,
+                in("rsi") act.as_ptr(),
+                in("rdx") 0usize,
+                in("r10") 8usize,
+                lateout("rcx") _,
+                lateout("r11") _,
+                options(nostack),
+            );
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    // SAFETY: resetting a disposition in the single-threaded child.
+    unsafe {
+        libc::signal(libc::SIGALRM, libc::SIG_DFL);
+    }
 }
 
 /// An armed deadline; disarms the timer when dropped.

@@ -1,20 +1,22 @@
 //! `Forkee`: fork a child that runs a closure, and report its failed assertions to the parent.
 //!
 //! In the child only async-signal-safe work is allowed: `child_require!` formats into a stack
-//! buffer, writes it with write(2) to a pipe inherited from the parent and `_exit`s with
-//! `CHILD_FAILED_CODE`; the parent's `Child::expect_*` turns that into
-//! `child <pid> failed: <file>:<line>: <message>`.
+//! buffer, appends it to the child's report slot (`report`: shared memory the parent claimed
+//! before fork) and `_exit`s with `CHILD_FAILED_CODE`; the parent's `Child::expect_*` turns
+//! that into `child <pid> failed: <file>:<line>: <message>`.
+//!
+//! Spawning is kept lean because `ptrace-atf loop` repeats it thousands of times a second:
+//! no system call besides fork(2), and the child's own path (`run_child`) is inlined so that
+//! it faults in few code pages and writes to one page of the program's data.
 
 use std::ffi::c_ulong;
 use std::fmt::{self, Write as _};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicI32, Ordering};
 
-use nix::fcntl::{FcntlArg, OFlag, fcntl};
 use nix::unistd::Pid;
 
 use super::deadline;
+use super::report::{self, ReportSlot};
 use super::status::Status;
 use super::sys::{self, PtraceEvent};
 use super::wait::Waiter;
@@ -22,9 +24,6 @@ use super::want::Want;
 
 /// Exit code of a child whose assertion failed or whose closure panicked.
 pub const CHILD_FAILED_CODE: i32 = 213;
-
-/// The write end of the report pipe, in a forked child; -1 elsewhere.
-static REPORT_FD: AtomicI32 = AtomicI32::new(-1);
 
 /// A fixed-size, truncating text buffer on the stack (no allocation).
 pub struct StackBuf {
@@ -67,21 +66,12 @@ impl fmt::Write for StackBuf {
     }
 }
 
-/// Writes `bytes` to the report pipe, if this process is a forked child.
-fn report(bytes: &[u8]) {
-    let fd = REPORT_FD.load(Ordering::Relaxed);
-    if fd >= 0 {
-        // SAFETY: write(2) of a valid buffer; a failed write is ignored (nothing to do).
-        unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
-    }
-}
-
 /// Reports a failed child-side assertion and `_exit`s with `CHILD_FAILED_CODE`.
 #[doc(hidden)]
 pub fn child_fail(file: &str, line: u32, args: fmt::Arguments<'_>) -> ! {
     let mut buf = StackBuf::new();
     let _ = write!(buf, "{file}:{line}: {args}");
-    report(buf.as_bytes());
+    report::write(buf.as_bytes());
     // SAFETY: _exit never returns and runs no atexit handlers.
     unsafe { libc::_exit(CHILD_FAILED_CODE) }
 }
@@ -136,23 +126,14 @@ impl Forkee {
     /// Forks; the child runs `f` and `_exit`s with its return value.
     #[track_caller]
     pub fn spawn<F: FnOnce() -> i32>(f: F) -> Child {
-        let (r, w) = match nix::unistd::pipe2(OFlag::O_CLOEXEC) {
-            Ok(p) => p,
-            Err(e) => panic!("pipe2 for a forkee failed: {e}"),
-        };
-        if let Err(e) = fcntl(r.as_fd(), FcntlArg::F_SETFL(OFlag::O_NONBLOCK)) {
-            panic!("fcntl(O_NONBLOCK) for a forkee pipe failed: {e}");
-        }
+        let report = ReportSlot::claim();
         // SAFETY: the child only runs `f` and then _exits; see run_child.
         match unsafe { libc::fork() } {
             -1 => panic!("fork failed: {}", nix::errno::Errno::last()),
-            0 => {
-                drop(r);
-                run_child(w, f)
-            }
+            0 => run_child(report.as_ref(), f),
             pid => Child {
                 pid: Pid::from_raw(pid),
-                report: r,
+                report,
             },
         }
     }
@@ -173,12 +154,12 @@ impl Forkee {
     }
 }
 
-fn run_child<F: FnOnce() -> i32>(w: OwnedFd, f: F) -> ! {
-    // SAFETY: resetting a disposition in the single-threaded child.
-    unsafe { libc::signal(libc::SIGALRM, libc::SIG_DFL) };
+#[inline(always)]
+fn run_child<F: FnOnce() -> i32>(report: Option<&ReportSlot>, f: F) -> ! {
     deadline::after_fork_in_child();
-    REPORT_FD.store(w.as_raw_fd(), Ordering::Relaxed);
-    std::mem::forget(w);
+    if let Some(slot) = report {
+        slot.adopt_in_child();
+    }
     let code = match catch_unwind(AssertUnwindSafe(f)) {
         Ok(code) => code,
         Err(payload) => {
@@ -189,7 +170,7 @@ fn run_child<F: FnOnce() -> i32>(w: OwnedFd, f: F) -> ! {
                 .unwrap_or("(non-string payload)");
             let mut buf = StackBuf::new();
             let _ = write!(buf, "panicked: {msg}");
-            report(buf.as_bytes());
+            report::write(buf.as_bytes());
             CHILD_FAILED_CODE
         }
     };
@@ -197,11 +178,12 @@ fn run_child<F: FnOnce() -> i32>(w: OwnedFd, f: F) -> ! {
     unsafe { libc::_exit(code) }
 }
 
-/// A forked child: its pid and the read end of its report pipe.
+/// A forked child: its pid and its report slot (None if every slot was taken: the child's
+/// report then went to its stderr).
 #[derive(Debug)]
 pub struct Child {
     pid: Pid,
-    report: OwnedFd,
+    report: Option<ReportSlot>,
 }
 
 impl Child {
@@ -212,12 +194,7 @@ impl Child {
 
     /// What the child reported before failing, if anything (never blocks).
     pub fn failure(&self) -> Option<String> {
-        let mut out = Vec::new();
-        let mut buf = [0u8; 512];
-        while let Ok(n @ 1..) = nix::unistd::read(&self.report, &mut buf) {
-            out.extend_from_slice(&buf[..n]);
-        }
-        (!out.is_empty()).then(|| String::from_utf8_lossy(&out).replace('\n', " "))
+        self.report.as_ref().and_then(ReportSlot::text)
     }
 
     /// Panics with the child's own message if it reported one, else with the mismatch.

@@ -6,6 +6,7 @@
 //! - `wait`: `Waiter`, the wait(2) family as variants, every wait with a deadline;
 //! - `want`: typed expectations (`expect_stopped`, `expect_event`, ...);
 //! - `forkee`: forked children running closures, with child-side assertions;
+//! - `report`: the shared slots through which forked children report failures;
 //! - `vfork`: real vfork(2) and clone(2) children;
 //! - `proc`: /proc readers;
 //! - `syscall_info`: PTRACE_GET/SET_SYSCALL_INFO decoded into `SyscallInfo`;
@@ -25,6 +26,7 @@ pub mod mem;
 pub mod proc;
 #[cfg(target_arch = "x86_64")]
 pub mod regs;
+pub mod report;
 pub mod siginfo;
 pub mod spawn;
 pub mod status;

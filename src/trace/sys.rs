@@ -41,9 +41,15 @@ fn unit(r: nix::Result<c_long>) -> nix::Result<()> {
     r.map(drop)
 }
 
-/// PTRACE_TRACEME: make the calling process a tracee of its parent.
+/// PTRACE_TRACEME: make the calling process a tracee of its parent. Inline, because a
+/// freshly forked child runs it: its code then sits in a page the child already faulted in.
+#[inline(always)]
 pub fn traceme() -> nix::Result<()> {
-    nix::sys::ptrace::traceme()
+    // SAFETY: PTRACE_TRACEME takes no pointers.
+    match unsafe { libc::ptrace(libc::PTRACE_TRACEME, 0, 0, 0) } {
+        -1 => Err(nix::errno::Errno::last()),
+        _ => Ok(()),
+    }
 }
 
 /// PTRACE_ATTACH: attach to `pid` and send it SIGSTOP.

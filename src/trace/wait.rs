@@ -301,7 +301,18 @@ impl Waiter {
     pub fn expect_no_children(&self) {
         let call = self.kind.call_name();
         let nohang = self.kind.takes_options();
-        let got = match deadline::blocking(self.deadline, || self.once(Target::Any, nohang)) {
+        let reply = if nohang {
+            // A poll cannot block: no deadline to arm.
+            loop {
+                match self.once(Target::Any, true) {
+                    Err(Errno::EINTR) => continue,
+                    other => break Ok(other),
+                }
+            }
+        } else {
+            deadline::blocking(self.deadline, || self.once(Target::Any, false))
+        };
+        let got = match reply {
             Ok(Err(Errno::ECHILD)) => return,
             Err(TimedOut) => format!(
                 "{call} still blocked after {}: a child is still alive",

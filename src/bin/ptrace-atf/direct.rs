@@ -72,6 +72,7 @@ fn run_isolated(
         cmd.pre_exec(move || {
             libc::setsid();
             libc::umask(0o022);
+            no_inherited_fds();
             if let Some((uid, gid)) = user
                 && (libc::setgroups(0, std::ptr::null()) != 0
                     || libc::setgid(gid) != 0
@@ -336,4 +337,20 @@ pub fn run(tree: &Path, programs: &[String], filters: &[String], s: &Settings) -
     let mut v = done.into_inner().unwrap_or_else(|p| p.into_inner());
     v.sort_by(|a, b| a.id.cmp(&b.id));
     v
+}
+
+/// In a child between fork and exec: every descriptor above stderr is closed at exec, as
+/// kyua does, so a test program starts with fds 0-2 only (an inherited high descriptor would
+/// also make each fork(2) of the program copy a larger descriptor table). CLOSE_RANGE_CLOEXEC
+/// rather than closing now: std's exec-error pipe must stay open until the exec.
+pub(crate) fn no_inherited_fds() {
+    // SAFETY: close_range(2) with flags only marks descriptors; async-signal-safe.
+    unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            3u32,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
 }

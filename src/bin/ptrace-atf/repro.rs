@@ -165,6 +165,7 @@ pub fn run(args: Args, bins: &Path) -> ExitCode {
     unsafe {
         cmd.pre_exec(move || {
             libc::setsid();
+            crate::direct::no_inherited_fds();
             if let Some(cpus) = &cpus {
                 let mut set: libc::cpu_set_t = std::mem::zeroed();
                 for &c in &cpus.0 {

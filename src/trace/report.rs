@@ -1,0 +1,204 @@
+//! Failure reports from forked children, carried in a shared anonymous mapping.
+//!
+//! Before fork(2) the parent claims a slot of a per-process `MAP_SHARED` region; the child
+//! appends its report there (it only writes when an assertion fails) and the parent reads it
+//! back through `Child::failure`. Spawning a child costs no system call, no file descriptor
+//! and no copy-on-write page: the region's pages are shared, so fork(2) neither copies nor
+//! write-protects them. With every slot taken (more than `SLOTS` live children) the child
+//! writes its report to its stderr instead, where the case's output shows it.
+
+use std::cell::UnsafeCell;
+use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+
+/// Slots per region: live `Child` values a process can have with a report slot each.
+const SLOTS: usize = 256;
+/// Report bytes a slot keeps (longer reports are truncated).
+const TEXT: usize = 1024 - std::mem::size_of::<usize>();
+
+#[repr(C)]
+struct Slot {
+    len: AtomicUsize,
+    text: UnsafeCell<[u8; TEXT]>,
+}
+
+#[repr(C)]
+struct Region {
+    used: [AtomicU64; SLOTS / 64],
+    slots: [Slot; SLOTS],
+}
+
+/// The process-wide report state, in one cache line so that a forked child's update of it
+/// dirties a single page.
+#[repr(C, align(64))]
+struct Current {
+    /// This process's region (null until a first child is spawned).
+    region: AtomicPtr<Region>,
+    /// In a forked child: the slot its report goes to (null elsewhere, or when none).
+    report: AtomicPtr<Slot>,
+}
+
+static CURRENT: Current = Current {
+    region: AtomicPtr::new(std::ptr::null_mut()),
+    report: AtomicPtr::new(std::ptr::null_mut()),
+};
+
+fn region() -> Option<&'static Region> {
+    let mut p = CURRENT.region.load(Ordering::Acquire);
+    if p.is_null() {
+        // SAFETY: a fresh shared anonymous mapping, zero-filled: every slot free and empty.
+        let m = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                std::mem::size_of::<Region>(),
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if m == libc::MAP_FAILED {
+            return None;
+        }
+        match CURRENT.region.compare_exchange(
+            std::ptr::null_mut(),
+            m.cast(),
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            Ok(_) => p = m.cast(),
+            Err(other) => {
+                // Another thread mapped one first; ours was never used.
+                // SAFETY: unmapping the region just mapped.
+                unsafe { libc::munmap(m, std::mem::size_of::<Region>()) };
+                p = other;
+            }
+        }
+    }
+    // SAFETY: regions are never unmapped while the process lives.
+    Some(unsafe { &*p })
+}
+
+/// A claimed slot: the parent's handle on one child's report; freed when dropped.
+#[derive(Debug)]
+pub struct ReportSlot {
+    region: *const Region,
+    index: usize,
+}
+
+// SAFETY: the region is never unmapped; a slot's fields are atomics, and its text is written
+// only by the child that owns it and read after `len` says it was written.
+unsafe impl Send for ReportSlot {}
+unsafe impl Sync for ReportSlot {}
+
+impl ReportSlot {
+    /// Claims a free slot of this process's region and empties it.
+    pub fn claim() -> Option<ReportSlot> {
+        let region = region()?;
+        for (word, used) in region.used.iter().enumerate() {
+            let mut cur = used.load(Ordering::Relaxed);
+            while cur != u64::MAX {
+                let bit = (!cur).trailing_zeros() as usize;
+                match used.compare_exchange_weak(
+                    cur,
+                    cur | (1 << bit),
+                    Ordering::AcqRel,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => {
+                        let index = word * 64 + bit;
+                        region.slots[index].len.store(0, Ordering::Release);
+                        return Some(ReportSlot { region, index });
+                    }
+                    Err(now) => cur = now,
+                }
+            }
+        }
+        None
+    }
+
+    fn slot(&self) -> &Slot {
+        // SAFETY: the region stays mapped and index < SLOTS.
+        unsafe { &(*self.region).slots[self.index] }
+    }
+
+    /// In the freshly forked child: makes this slot the one `write` appends to, and forgets
+    /// the parent's region (this child's own children get slots from a region of its own).
+    #[inline]
+    pub fn adopt_in_child(&self) {
+        CURRENT
+            .region
+            .store(std::ptr::null_mut(), Ordering::Relaxed);
+        CURRENT.report.store(
+            std::ptr::from_ref(self.slot()).cast_mut(),
+            Ordering::Release,
+        );
+    }
+
+    /// What the child wrote so far, newlines made spaces; None if nothing.
+    pub fn text(&self) -> Option<String> {
+        let slot = self.slot();
+        let len = slot.len.load(Ordering::Acquire).min(TEXT);
+        // SAFETY: in bounds; read once the child has stopped or exited, when every byte
+        // below `len` has been copied.
+        let bytes = unsafe { &(&*slot.text.get())[..len] };
+        (len > 0).then(|| String::from_utf8_lossy(bytes).replace('\n', " "))
+    }
+}
+
+impl Drop for ReportSlot {
+    fn drop(&mut self) {
+        // SAFETY: as in `slot`.
+        let used = unsafe { &(*self.region).used[self.index / 64] };
+        used.fetch_and(!(1 << (self.index % 64)), Ordering::AcqRel);
+    }
+}
+
+/// In a forked child: appends `bytes` to its report slot, or writes them to stderr when it
+/// has none. Async-signal-safe (atomics and write(2) only).
+pub fn write(bytes: &[u8]) {
+    let slot = CURRENT.report.load(Ordering::Acquire);
+    if slot.is_null() {
+        // SAFETY: write(2) of a valid buffer; nothing to do if it fails.
+        unsafe { libc::write(2, bytes.as_ptr().cast(), bytes.len()) };
+        return;
+    }
+    // SAFETY: the slot is in a mapping inherited from the parent, which keeps it claimed
+    // until it has read the report; each writer copies only into the range it reserved.
+    unsafe {
+        let slot = &*slot;
+        let start = slot.len.fetch_add(bytes.len(), Ordering::AcqRel);
+        if start < TEXT {
+            let n = bytes.len().min(TEXT - start);
+            let dst = (*slot.text.get()).as_mut_ptr().add(start);
+            std::ptr::copy_nonoverlapping(bytes.as_ptr(), dst, n);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_forked_child_report_reaches_the_parent_and_slots_are_freed() {
+        let slot = ReportSlot::claim().expect("a slot");
+        // SAFETY: the child only writes its report and _exits.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            slot.adopt_in_child();
+            write(b"first\n");
+            write(b"second");
+            unsafe { libc::_exit(0) };
+        }
+        let mut st = 0;
+        // SAFETY: waiting for our own child.
+        unsafe { libc::waitpid(pid, &mut st, 0) };
+        assert_eq!(slot.text().as_deref(), Some("first second"));
+        drop(slot);
+        // More claims than there are slots: each dropped slot must have been freed.
+        for _ in 0..4 * SLOTS {
+            let s = ReportSlot::claim().expect("a freed slot is claimed again");
+            assert_eq!(s.text(), None, "a claimed slot starts empty");
+        }
+    }
+}
