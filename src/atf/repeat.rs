@@ -198,9 +198,11 @@ pub fn run(spec: &Spec, body: &dyn Fn() -> TestResult) -> i32 {
     let start = Instant::now();
     let mut last_tick = start;
     let (mut i, mut failures) = (0u64, 0u64);
+    // One clock read an iteration, shared by the duration limit and the progress ticks.
+    let mut now = start;
     loop {
         if spec.iterations.is_some_and(|n| i >= n)
-            || spec.duration.is_some_and(|d| start.elapsed() >= d)
+            || spec.duration.is_some_and(|d| now - start >= d)
         {
             break;
         }
@@ -223,8 +225,9 @@ pub fn run(spec: &Spec, body: &dyn Fn() -> TestResult) -> i32 {
                 break;
             }
         }
-        if last_tick.elapsed() >= Duration::from_millis(100) {
-            last_tick = Instant::now();
+        now = Instant::now();
+        if now - last_tick >= Duration::from_millis(100) {
+            last_tick = now;
             let _ = writeln!(out, "tick {i} {failures}");
         }
     }

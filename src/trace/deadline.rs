@@ -6,7 +6,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::ptr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nix::errno::Errno;
 
@@ -14,7 +14,12 @@ use nix::errno::Errno;
 /// arrived between two blocking calls cannot leave the next one blocked forever.
 const REFIRE: Duration = Duration::from_millis(50);
 
-extern "C" fn on_alarm(_sig: libc::c_int) {}
+/// Marks the thread's deadline as passed; the interrupted call then fails with EINTR.
+extern "C" fn on_alarm(_sig: libc::c_int) {
+    // Async-signal-safe: a const-initialized thread-local without destructor is a plain TLS
+    // slot, and the timer signals the thread that armed it.
+    FIRED.set(true);
+}
 
 fn install_handler() {
     if HANDLER_INSTALLED.get() {
@@ -48,6 +53,8 @@ thread_local! {
     /// Whether this thread installed `on_alarm` (dispositions are per process; installing
     /// again from another thread is harmless).
     static HANDLER_INSTALLED: Cell<bool> = const { Cell::new(false) };
+    /// Whether this thread's timer fired since it was last armed.
+    static FIRED: Cell<bool> = const { Cell::new(false) };
 }
 
 fn create_timer() -> libc::timer_t {
@@ -149,6 +156,7 @@ impl Drop for Armed {
 
 fn arm(limit: Duration) -> Armed {
     install_handler();
+    FIRED.set(false);
     let mut id = timer();
     let value = limit.max(Duration::from_nanos(1));
     if settime(id, value, REFIRE) != 0 {
@@ -167,19 +175,17 @@ fn arm(limit: Duration) -> Armed {
 pub struct TimedOut;
 
 /// Runs `call` (a blocking syscall) until it does not fail with EINTR or `limit` passes.
+/// Another signal's EINTR retries the call; the timer's own says the deadline passed (no
+/// clock is read on the way: a wait costs two timer_settime(2) and nothing else).
 pub fn blocking<T>(
     limit: Duration,
     mut call: impl FnMut() -> nix::Result<T>,
 ) -> Result<nix::Result<T>, TimedOut> {
-    let start = Instant::now();
     let _armed = arm(limit);
     loop {
         match call() {
-            Err(Errno::EINTR) => {
-                if start.elapsed() >= limit {
-                    return Err(TimedOut);
-                }
-            }
+            Err(Errno::EINTR) if FIRED.get() => return Err(TimedOut),
+            Err(Errno::EINTR) => {}
             other => return Ok(other),
         }
     }
@@ -199,6 +205,7 @@ pub fn human(d: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Instant;
 
     #[test]
     fn interrupts_a_blocking_read() {

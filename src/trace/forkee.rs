@@ -127,14 +127,20 @@ impl Forkee {
     #[track_caller]
     pub fn spawn<F: FnOnce() -> i32>(f: F) -> Child {
         let report = ReportSlot::claim();
+        report::before_fork(report.as_ref());
         // SAFETY: the child only runs `f` and then _exits; see run_child.
         match unsafe { libc::fork() } {
             -1 => panic!("fork failed: {}", nix::errno::Errno::last()),
             0 => run_child(report.as_ref(), f),
-            pid => Child {
-                pid: Pid::from_raw(pid),
-                report,
-            },
+            pid => {
+                if let Some(slot) = &report {
+                    slot.forked(pid);
+                }
+                Child {
+                    pid: Pid::from_raw(pid),
+                    report,
+                }
+            }
         }
     }
 
@@ -157,9 +163,7 @@ impl Forkee {
 #[inline(always)]
 fn run_child<F: FnOnce() -> i32>(report: Option<&ReportSlot>, f: F) -> ! {
     deadline::after_fork_in_child();
-    if let Some(slot) = report {
-        slot.adopt_in_child();
-    }
+    report::adopt_in_child(report);
     let code = match catch_unwind(AssertUnwindSafe(f)) {
         Ok(code) => code,
         Err(payload) => {

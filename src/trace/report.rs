@@ -7,17 +7,19 @@
 //! write-protects them. With every slot taken (more than `SLOTS` live children) the child
 //! writes its report to its stderr instead, where the case's output shows it.
 
-use std::cell::UnsafeCell;
-use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use std::cell::{Cell, UnsafeCell};
+use std::sync::atomic::{AtomicI32, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 
 /// Slots per region: live `Child` values a process can have with a report slot each.
 const SLOTS: usize = 256;
 /// Report bytes a slot keeps (longer reports are truncated).
-const TEXT: usize = 1024 - std::mem::size_of::<usize>();
+const TEXT: usize = 1024 - 2 * std::mem::size_of::<usize>();
 
 #[repr(C)]
 struct Slot {
     len: AtomicUsize,
+    /// The child's pid, stored by the parent after fork(2) (0 until then).
+    pid: AtomicI32,
     text: UnsafeCell<[u8; TEXT]>,
 }
 
@@ -27,23 +29,34 @@ struct Region {
     slots: [Slot; SLOTS],
 }
 
-/// The process-wide report state, in one cache line so that a forked child's update of it
-/// dirties a single page.
-#[repr(C, align(64))]
-struct Current {
-    /// This process's region (null until a first child is spawned).
-    region: AtomicPtr<Region>,
-    /// In a forked child: the slot its report goes to (null elsewhere, or when none).
-    report: AtomicPtr<Slot>,
+/// This process's region (null until a first child is spawned).
+static REGION: AtomicPtr<Region> = AtomicPtr::new(std::ptr::null_mut());
+/// The slot of the child this process forked last: in that child, where its threads report.
+/// Written before fork(2) only when it changes (a loop reuses one slot), so that a fork does
+/// not leave a page of the program's data to copy on the next write.
+static NEXT: AtomicPtr<Slot> = AtomicPtr::new(std::ptr::null_mut());
+/// In a forked child that forked children of its own: its own slot (NEXT then names its
+/// latest child's).
+static OWN: AtomicPtr<Slot> = AtomicPtr::new(std::ptr::null_mut());
+
+// A freshly forked child records its state in its thread's TLS: fork(2) has already made that
+// page the child's own (the kernel writes the child's tid there), so this costs no page fault.
+thread_local! {
+    /// In the thread that ran fork(2) in a forked child: its report slot.
+    static MINE: Cell<*mut Slot> = const { Cell::new(std::ptr::null_mut()) };
+    /// Set in a forked child until it first claims a slot for a child of its own.
+    static FRESH: Cell<bool> = const { Cell::new(false) };
 }
 
-static CURRENT: Current = Current {
-    region: AtomicPtr::new(std::ptr::null_mut()),
-    report: AtomicPtr::new(std::ptr::null_mut()),
-};
-
 fn region() -> Option<&'static Region> {
-    let mut p = CURRENT.region.load(Ordering::Acquire);
+    if FRESH.get() {
+        // First spawn in a forked child: its children get slots from a region of its own,
+        // and its threads keep reporting to its own slot.
+        FRESH.set(false);
+        OWN.store(MINE.get(), Ordering::Release);
+        REGION.store(std::ptr::null_mut(), Ordering::Release);
+    }
+    let mut p = REGION.load(Ordering::Acquire);
     if p.is_null() {
         // SAFETY: a fresh shared anonymous mapping, zero-filled: every slot free and empty.
         let m = unsafe {
@@ -59,7 +72,7 @@ fn region() -> Option<&'static Region> {
         if m == libc::MAP_FAILED {
             return None;
         }
-        match CURRENT.region.compare_exchange(
+        match REGION.compare_exchange(
             std::ptr::null_mut(),
             m.cast(),
             Ordering::AcqRel,
@@ -106,6 +119,7 @@ impl ReportSlot {
                 ) {
                     Ok(_) => {
                         let index = word * 64 + bit;
+                        region.slots[index].pid.store(0, Ordering::Relaxed);
                         region.slots[index].len.store(0, Ordering::Release);
                         return Some(ReportSlot { region, index });
                     }
@@ -121,17 +135,11 @@ impl ReportSlot {
         unsafe { &(*self.region).slots[self.index] }
     }
 
-    /// In the freshly forked child: makes this slot the one `write` appends to, and forgets
-    /// the parent's region (this child's own children get slots from a region of its own).
+    /// In the parent, after fork(2): the child's pid, which lets the child's other threads
+    /// find this slot.
     #[inline]
-    pub fn adopt_in_child(&self) {
-        CURRENT
-            .region
-            .store(std::ptr::null_mut(), Ordering::Relaxed);
-        CURRENT.report.store(
-            std::ptr::from_ref(self.slot()).cast_mut(),
-            Ordering::Release,
-        );
+    pub fn forked(&self, pid: i32) {
+        self.slot().pid.store(pid, Ordering::Release);
     }
 
     /// What the child wrote so far, newlines made spaces; None if nothing.
@@ -153,10 +161,58 @@ impl Drop for ReportSlot {
     }
 }
 
+/// In the parent, just before fork(2): `slot` becomes the one the child's threads report to.
+/// NEXT is written only when it changes (a loop reuses one slot), so that the fork leaves no
+/// page of the program's data to copy on the next write.
+#[inline]
+pub fn before_fork(slot: Option<&ReportSlot>) {
+    let p = slot.map_or(std::ptr::null_mut(), |s| {
+        std::ptr::from_ref(s.slot()).cast_mut()
+    });
+    if NEXT.load(Ordering::Relaxed) != p {
+        NEXT.store(p, Ordering::Release);
+    }
+}
+
+/// In the freshly forked child: its report slot, if it has one.
+#[inline]
+pub fn adopt_in_child(slot: Option<&ReportSlot>) {
+    MINE.set(slot.map_or(std::ptr::null_mut(), |s| {
+        std::ptr::from_ref(s.slot()).cast_mut()
+    }));
+    FRESH.set(true);
+    if !OWN.load(Ordering::Relaxed).is_null() {
+        OWN.store(std::ptr::null_mut(), Ordering::Relaxed);
+    }
+}
+
+/// The slot this thread reports to: its own (the thread that ran fork(2)), else the process's
+/// (another thread of a forked child) if the slot belongs to this process.
+fn target() -> *mut Slot {
+    let mine = MINE.get();
+    if !mine.is_null() {
+        return mine;
+    }
+    let shared = match OWN.load(Ordering::Acquire) {
+        p if p.is_null() => NEXT.load(Ordering::Acquire),
+        p => p,
+    };
+    if shared.is_null() {
+        return shared;
+    }
+    // SAFETY: slots are never unmapped; getpid has no preconditions.
+    let owner = unsafe { (*shared).pid.load(Ordering::Acquire) };
+    if owner == 0 || owner == unsafe { libc::getpid() } {
+        shared
+    } else {
+        std::ptr::null_mut()
+    }
+}
+
 /// In a forked child: appends `bytes` to its report slot, or writes them to stderr when it
 /// has none. Async-signal-safe (atomics and write(2) only).
 pub fn write(bytes: &[u8]) {
-    let slot = CURRENT.report.load(Ordering::Acquire);
+    let slot = target();
     if slot.is_null() {
         // SAFETY: write(2) of a valid buffer; nothing to do if it fails.
         unsafe { libc::write(2, bytes.as_ptr().cast(), bytes.len()) };
@@ -185,7 +241,7 @@ mod tests {
         // SAFETY: the child only writes its report and _exits.
         let pid = unsafe { libc::fork() };
         if pid == 0 {
-            slot.adopt_in_child();
+            adopt_in_child(Some(&slot));
             write(b"first\n");
             write(b"second");
             unsafe { libc::_exit(0) };

@@ -125,6 +125,43 @@ fn child_require_failure_reaches_the_parent() {
     let child = Forkee::spawn(|| panic!("boom"));
     let msg = panic_message(|| child.expect_exited(&w, 0));
     assert!(msg.ends_with("failed: panicked: boom"), "{msg}");
+
+    // A thread of the child reports to the child's slot too.
+    extern "C" fn thread_fails(_: *mut libc::c_void) -> *mut libc::c_void {
+        crate::child_require!(false, "from a thread");
+        std::ptr::null_mut()
+    }
+    let child = Forkee::spawn(|| {
+        let mut t: libc::pthread_t = 0;
+        // SAFETY: a thread running thread_fails, which _exits the process.
+        unsafe {
+            libc::pthread_create(&mut t, std::ptr::null(), thread_fails, std::ptr::null_mut());
+            libc::pthread_join(t, std::ptr::null_mut());
+        }
+        0
+    });
+    let msg = panic_message(|| child.expect_exited(&w, 0));
+    assert!(msg.ends_with(": from a thread"), "{msg}");
+
+    // A grandchild forked with plain fork(2) from the child's thread reports to the child's
+    // slot (UnrelatedTracer relies on it: its tracer is such a grandchild).
+    let child = Forkee::spawn(|| {
+        // SAFETY: the grandchild only fails (write + _exit).
+        match unsafe { libc::fork() } {
+            0 => {
+                crate::child_require!(false, "from a grandchild");
+                0
+            }
+            pid => {
+                let mut st = 0;
+                // SAFETY: waiting for our own child.
+                unsafe { libc::waitpid(pid, &mut st, 0) };
+                7
+            }
+        }
+    });
+    let msg = panic_message(|| child.expect_exited(&w, 0));
+    assert!(msg.ends_with(": from a grandchild"), "{msg}");
     w.expect_no_children();
 }
 
