@@ -5,8 +5,8 @@
 //! - time per case of a program run directly (the direct driver) and under kyua;
 //! - wall time of the whole suite (every waiter variant) under kyua, parallelism 1 and 2.
 //!
-//! `FIGURES_ITERATIONS` (default 20000) sets the loop length; `FIGURES_QUICK=1` skips the
-//! whole-suite runs.
+//! `FIGURES_ITERATIONS` (default 5000) sets the length of each loop run; `FIGURES_QUICK=1`
+//! skips the whole-suite runs.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -14,6 +14,9 @@ use std::time::Instant;
 
 /// The minimal case: a PTRACE_TRACEME child stops, is continued, exits; ECHILD after.
 const MINIMAL: &str = "t_fork:traceme_stop_exit";
+
+/// Paired runs of the two loops.
+const ROUNDS: usize = 11;
 
 fn exe(name: &str) -> &'static str {
     match name {
@@ -121,7 +124,7 @@ fn main() {
     let n: u64 = std::env::var("FIGURES_ITERATIONS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(20_000);
+        .unwrap_or(5_000);
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|c| {
@@ -140,27 +143,31 @@ fn main() {
     println!("figures: {cpu}, {cores} cores, Linux {kernel}");
     println!();
 
-    // Both loops run pinned to CPU 0 (tracer and tracee on one CPU), five rounds each,
-    // alternating; the medians are compared. Unpinned, where the scheduler puts the child
-    // swings either loop by ±30% on a 2-core VM.
+    // Both loops run pinned to CPU 0 (tracer and tracee on one CPU), in ROUNDS alternating
+    // pairs; the ratio is the median of the pairs' ratios, so that the drift of a shared VM's
+    // speed over the run (±15% between identical runs) cancels within each pair. Unpinned,
+    // where the scheduler puts the child swings either loop by ±30% on a 2-core VM.
     pin_to_cpu0();
     plain_rate(n / 10);
-    let (mut plains, mut frameworks) = (Vec::new(), Vec::new());
-    for _ in 0..5 {
-        plains.push(plain_rate(n));
-        frameworks.push(loop_rate(n).unwrap_or(0.0));
+    let (mut plains, mut frameworks, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..ROUNDS {
+        let p = plain_rate(n);
+        let f = loop_rate(n).unwrap_or(0.0);
+        plains.push(p);
+        frameworks.push(f);
+        ratios.push(f / p);
     }
     let plain = median(&mut plains);
     let framework = median(&mut frameworks);
+    let ratio = median(&mut ratios);
     println!(
-        "loop rate, minimal fork-trace-exit case ({n} iterations, pinned to CPU 0, median of 5):"
+        "loop rate, minimal fork-trace-exit case ({n} iterations a run, pinned to CPU 0, {ROUNDS} paired runs):"
     );
-    println!("  plain Rust loop, same system calls : {plain:>9.0} iterations/s");
-    println!("  ptrace-atf loop (the framework)   : {framework:>9.0} iterations/s   [{MINIMAL}]");
+    println!("  plain Rust loop, same system calls : {plain:>9.0} iterations/s (median)");
     println!(
-        "  ratio                              : {:>9.3}",
-        framework / plain
+        "  ptrace-atf loop (the framework)   : {framework:>9.0} iterations/s (median)   [{MINIMAL}]"
     );
+    println!("  ratio (median of the pairs)        : {ratio:>9.3}");
     println!();
 
     unpin();
