@@ -7,7 +7,8 @@
 //!
 //! Spawning is kept lean because `ptrace-atf loop` repeats it thousands of times a second:
 //! no system call besides fork(2), and the child's own path (`run_child`) is inlined so that
-//! it faults in few code pages and writes to one page of the program's data.
+//! it faults in few code pages and writes only to its stack and its TLS page, both of which
+//! fork(2) has already made its own.
 
 use std::ffi::c_ulong;
 use std::fmt::{self, Write as _};

@@ -130,6 +130,10 @@ impl ReportSlot {
         None
     }
 
+    fn ptr(&self) -> *mut Slot {
+        std::ptr::from_ref(self.slot()).cast_mut()
+    }
+
     fn slot(&self) -> &Slot {
         // SAFETY: the region stays mapped and index < SLOTS.
         unsafe { &(*self.region).slots[self.index] }
@@ -166,9 +170,7 @@ impl Drop for ReportSlot {
 /// page of the program's data to copy on the next write.
 #[inline]
 pub fn before_fork(slot: Option<&ReportSlot>) {
-    let p = slot.map_or(std::ptr::null_mut(), |s| {
-        std::ptr::from_ref(s.slot()).cast_mut()
-    });
+    let p = slot.map_or(std::ptr::null_mut(), ReportSlot::ptr);
     if NEXT.load(Ordering::Relaxed) != p {
         NEXT.store(p, Ordering::Release);
     }
@@ -177,9 +179,7 @@ pub fn before_fork(slot: Option<&ReportSlot>) {
 /// In the freshly forked child: its report slot, if it has one.
 #[inline]
 pub fn adopt_in_child(slot: Option<&ReportSlot>) {
-    MINE.set(slot.map_or(std::ptr::null_mut(), |s| {
-        std::ptr::from_ref(s.slot()).cast_mut()
-    }));
+    MINE.set(slot.map_or(std::ptr::null_mut(), ReportSlot::ptr));
     FRESH.set(true);
     if !OWN.load(Ordering::Relaxed).is_null() {
         OWN.store(std::ptr::null_mut(), Ordering::Relaxed);
