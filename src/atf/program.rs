@@ -225,9 +225,13 @@ impl Program {
             Part::Body if std::env::var_os(repeat::ENV).is_some() => {
                 let value = std::env::var(repeat::ENV).unwrap_or_default();
                 match repeat::Spec::parse(&value) {
-                    Ok(spec) => repeat::run(&spec, &|| {
-                        self.run_body_watched(idx, &tc, Sink::Discard, false)
-                    }),
+                    Ok(spec) => {
+                        let code = repeat::run(&spec, &|| {
+                            self.run_body_watched(idx, &tc, Sink::Discard, false)
+                        });
+                        state::end();
+                        code
+                    }
                     Err(e) => {
                         eprintln!("{prog}: ERROR: {}: {e}", repeat::ENV);
                         1
@@ -252,12 +256,16 @@ impl Program {
         self.run_body_watched(idx, tc, sink, true)
     }
 
-    /// `run_body`, with or without the watchdog thread (a loop relies on the waiters'
-    /// deadlines instead, to keep an iteration cheap).
+    /// `run_body`, or (`watch` false) a loop iteration: no watchdog thread (the waiters'
+    /// deadlines bound it) and the last iteration's state reused when nothing touched it.
     fn run_body_watched(&self, idx: usize, tc: &Tc, sink: Sink, watch: bool) -> TestResult {
         let case = &self.cases[idx];
         install_panic_hook();
-        state::begin(sink.clone());
+        if watch {
+            state::begin(sink.clone());
+        } else {
+            state::begin_again(sink.clone());
+        }
         let watchdog = watch.then(|| Watchdog::start(case.meta.timeout_secs(), sink, &case.name));
         let body = case
             .body
@@ -277,7 +285,11 @@ impl Program {
             },
         };
         drop(watchdog);
-        state::end();
+        if watch {
+            state::end();
+        } else {
+            state::end_kept();
+        }
         result
     }
 
