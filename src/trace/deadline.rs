@@ -31,8 +31,7 @@ extern "C" fn on_alarm(_sig: libc::c_int) {
     if IN_CALL.get() {
         FIRED.set(true);
     } else {
-        settime_raw(TIMER_ID.get(), 0, NO_PERIOD);
-        EXPIRY.set(0);
+        stop();
     }
 }
 
@@ -159,7 +158,6 @@ fn timer() -> libc::timer_t {
 }
 
 /// Drops the thread's timer id without deleting it (it belongs to the parent after fork).
-#[inline(always)]
 fn forget_timer() {
     TIMER.with(|t| std::mem::forget(t.borrow_mut().take()));
     TIMER_ID.set(ptr::null_mut());
@@ -251,7 +249,7 @@ fn arm_at(expiry: u64) {
     EXPIRY.set(expiry);
 }
 
-/// Stops the thread's timer.
+/// Stops the thread's timer (async-signal-safe).
 fn stop() {
     settime_raw(TIMER_ID.get(), 0, NO_PERIOD);
     EXPIRY.set(0);
