@@ -143,16 +143,23 @@ fn main() {
     println!("figures: {cpu}, {cores} cores, Linux {kernel}");
     println!();
 
-    // Both loops run pinned to CPU 0 (tracer and tracee on one CPU), in ROUNDS alternating
-    // pairs; the ratio is the median of the pairs' ratios, so that the drift of a shared VM's
-    // speed over the run (±15% between identical runs) cancels within each pair. Unpinned,
-    // where the scheduler puts the child swings either loop by ±30% on a 2-core VM.
+    // Both loops run pinned to CPU 0 (tracer and tracee on one CPU), in ROUNDS pairs (which
+    // runs first alternates); the ratio is the median of the pairs' ratios, so that the drift
+    // of a shared VM's speed over the run (±15% between identical runs) cancels within each
+    // pair. Unpinned, where the scheduler puts the child swings either loop by ±30% on a
+    // 2-core VM.
     pin_to_cpu0();
     plain_rate(n / 10);
     let (mut plains, mut frameworks, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
-    for _ in 0..ROUNDS {
-        let p = plain_rate(n);
-        let f = loop_rate(n).unwrap_or(0.0);
+    for round in 0..ROUNDS {
+        // Which loop runs first alternates, so that neither always gets the warmer machine.
+        let (p, f) = if round % 2 == 0 {
+            let p = plain_rate(n);
+            (p, loop_rate(n).unwrap_or(0.0))
+        } else {
+            let f = loop_rate(n).unwrap_or(0.0);
+            (plain_rate(n), f)
+        };
         plains.push(p);
         frameworks.push(f);
         ratios.push(f / p);
