@@ -342,3 +342,62 @@ fn sigint_detaches_a_launched_command() {
     let _guard = KillOnDrop(pid);
     assert_detached(pid, &table);
 }
+
+fn state(pid: u32) -> String {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    stat.rsplit(')')
+        .next()
+        .and_then(|s| s.split_whitespace().next())
+        .unwrap_or("")
+        .to_string()
+}
+
+/// `-p` on a process stopped by SIGSTOP: truss attaches and leaves it stopped (a group stop is
+/// the user's, not the tracer's), follows it once SIGCONT arrives, and detaches cleanly.
+#[test]
+fn attaches_to_a_stopped_process_and_follows_it_after_sigcont() {
+    let (dir, bin) = threaded();
+    let mut target = Command::new(&bin)
+        .arg("forever")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn target");
+    let pid = target.id();
+    let guard = KillOnDrop(pid);
+    let nix_pid = nix::unistd::Pid::from_raw(pid as i32);
+    wait_until("all threads exist", || {
+        tasks(pid).len() as u64 == THREADS + 1
+    });
+    nix::sys::signal::kill(nix_pid, nix::sys::signal::Signal::SIGSTOP).expect("SIGSTOP");
+    wait_until("the target is stopped", || state(pid) == "T");
+    let file = dir.path().join("table");
+    let t = truss()
+        .args(["truss", "-o"])
+        .arg(&file)
+        .args(["-p", &pid.to_string()])
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn truss");
+    let _truss = KillOnDrop(t.id());
+    wait_until("every thread traced", || {
+        tasks(pid)
+            .iter()
+            .all(|tid| tracer_pid(pid, tid).is_some_and(|p| p != 0))
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    let stopped = state(pid);
+    assert!(
+        stopped == "t" || stopped == "T",
+        "state {stopped} after attaching to a stopped process: truss resumed it"
+    );
+    nix::sys::signal::kill(nix_pid, nix::sys::signal::Signal::SIGCONT).expect("SIGCONT");
+    let table = interrupt_and_collect(t, &file);
+    assert_detached(pid, &table);
+    assert!(
+        row(&table, "getppid").is_some_and(|r| r.calls > 0),
+        "no getppid counted after SIGCONT\n{table}"
+    );
+    drop(guard);
+    target.wait().expect("reap target");
+}
