@@ -269,42 +269,57 @@ fn assert_detached(pid: u32, table: &str) {
             "task {tid} still traced\n{table}"
         );
     }
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
-    let state = stat
-        .rsplit(')')
-        .next()
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap();
+    let state = state(pid);
     assert!(
         state == "R" || state == "S",
         "state {state} after detach\n{table}"
     );
 }
 
-#[test]
-fn sigint_detaches_an_attached_process() {
-    let (dir, bin) = threaded();
-    let mut target = Command::new(&bin)
+/// The process's state letter from /proc/PID/stat (R, S, T, t, ...).
+fn state(pid: u32) -> String {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    stat.rsplit(')')
+        .next()
+        .and_then(|s| s.split_whitespace().next())
+        .unwrap_or("")
+        .to_string()
+}
+
+/// The threaded program looping forever, once all its threads exist; killed when the guard
+/// drops.
+fn threaded_forever(bin: &Path) -> (Child, KillOnDrop) {
+    let target = Command::new(bin)
         .arg("forever")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn target");
     let pid = target.id();
-    let guard = KillOnDrop(pid);
     wait_until("all threads exist", || {
         tasks(pid).len() as u64 == THREADS + 1
     });
-    let file = dir.path().join("table");
-    let t = truss()
+    (target, KillOnDrop(pid))
+}
+
+/// `truss -o FILE -p PID`, its stderr discarded.
+fn truss_attach(file: &Path, pid: u32) -> Child {
+    truss()
         .args(["truss", "-o"])
-        .arg(&file)
+        .arg(file)
         .args(["-p", &pid.to_string()])
         .stderr(Stdio::null())
         .spawn()
-        .expect("spawn truss");
+        .expect("spawn truss")
+}
+
+#[test]
+fn sigint_detaches_an_attached_process() {
+    let (dir, bin) = threaded();
+    let (mut target, guard) = threaded_forever(&bin);
+    let pid = target.id();
+    let file = dir.path().join("table");
+    let t = truss_attach(&file, pid);
     wait_until("truss attached", || {
         tracer_pid(pid, &pid.to_string()) != Some(0)
     });
@@ -343,42 +358,18 @@ fn sigint_detaches_a_launched_command() {
     assert_detached(pid, &table);
 }
 
-fn state(pid: u32) -> String {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    stat.rsplit(')')
-        .next()
-        .and_then(|s| s.split_whitespace().next())
-        .unwrap_or("")
-        .to_string()
-}
-
 /// `-p` on a process stopped by SIGSTOP: truss attaches and leaves it stopped (a group stop is
 /// the user's, not the tracer's), follows it once SIGCONT arrives, and detaches cleanly.
 #[test]
 fn attaches_to_a_stopped_process_and_follows_it_after_sigcont() {
     let (dir, bin) = threaded();
-    let mut target = Command::new(&bin)
-        .arg("forever")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn target");
+    let (mut target, guard) = threaded_forever(&bin);
     let pid = target.id();
-    let guard = KillOnDrop(pid);
     let nix_pid = nix::unistd::Pid::from_raw(pid as i32);
-    wait_until("all threads exist", || {
-        tasks(pid).len() as u64 == THREADS + 1
-    });
     nix::sys::signal::kill(nix_pid, nix::sys::signal::Signal::SIGSTOP).expect("SIGSTOP");
     wait_until("the target is stopped", || state(pid) == "T");
     let file = dir.path().join("table");
-    let t = truss()
-        .args(["truss", "-o"])
-        .arg(&file)
-        .args(["-p", &pid.to_string()])
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn truss");
+    let t = truss_attach(&file, pid);
     let _truss = KillOnDrop(t.id());
     wait_until("every thread traced", || {
         tasks(pid)
