@@ -2,13 +2,17 @@
 //! a `Program` whose teardown kills and reaps what a case left behind, and the waiter a
 //! program run was asked for.
 
+use crate::atf::monitor::Monitor;
 use crate::atf::{Program, Tc};
+use crate::trace::health::Health;
 use crate::trace::{Waiter, reap_all};
 
 /// A program whose every body ends by killing and reaping what is left; a case that
-/// passed but left a process behind fails.
+/// passed but left a process behind fails; a case during which the kernel oopsed, warned
+/// or became tainted fails whatever its own result (`KernelHealth`).
 pub fn program() -> Program {
     let mut p = Program::new();
+    p.monitor(KernelHealth::default());
     p.teardown(|_tc| {
         let left = reap_all();
         if left.is_clean() {
@@ -18,6 +22,41 @@ pub fn program() -> Program {
         }
     });
     p
+}
+
+/// The kernel-health monitor of every area program: the kernel log and taint mask are
+/// opened when the first body starts and compared across each body (and each loop
+/// iteration: two system calls each); a problem fails the case with its first log line, and the log excerpt goes
+/// to stderr.
+#[derive(Default)]
+pub struct KernelHealth {
+    health: Option<Health>,
+}
+
+impl Monitor for KernelHealth {
+    /// The first body opens the log; later ones (loop iterations) continue from where the
+    /// last `end` stopped reading, which costs no system call here.
+    fn begin(&mut self) {
+        if self.health.is_none() {
+            self.health.insert(Health::open()).begin();
+        }
+    }
+
+    fn end(&mut self) -> Result<(), String> {
+        let Some(h) = self.health.as_mut() else {
+            return Ok(());
+        };
+        let f = h.end();
+        if f.is_clean() {
+            return Ok(());
+        }
+        eprintln!(
+            "*** kernel health: {}\n*** kernel log excerpt:\n{}",
+            f.summary(),
+            f.excerpt_text()
+        );
+        Err(format!("kernel problem during this case: {}", f.summary()))
+    }
 }
 
 /// The waiter this run uses: config variable `waiter`, else the program's name suffix

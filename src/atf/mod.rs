@@ -7,11 +7,13 @@ pub mod cli;
 pub mod listing;
 mod macros;
 pub mod metadata;
+pub mod monitor;
 pub mod program;
 pub mod repeat;
 pub mod result;
 pub mod state;
 pub mod strict;
+pub mod timescale;
 pub mod verdict;
 pub mod watchdog;
 

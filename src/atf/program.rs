@@ -3,10 +3,13 @@
 use super::case::{Tc, TestCase};
 use super::cli::{self, Part, Usage};
 use super::metadata::DEFAULT_TIMEOUT;
+use super::monitor::{self, Monitor};
 use super::repeat;
 use super::result::TestResult;
 use super::state::{self, Finish, Sink};
+use super::timescale;
 use super::watchdog::Watchdog;
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::panic::{self, AssertUnwindSafe};
@@ -21,6 +24,7 @@ pub type Teardown = Box<dyn Fn(&Tc) -> Result<(), String>>;
 pub struct Program {
     cases: Vec<TestCase>,
     teardown: Option<Teardown>,
+    monitor: Option<RefCell<Box<dyn Monitor>>>,
     default_timeout: u32,
 }
 
@@ -89,6 +93,7 @@ impl Program {
         Program {
             cases: Vec::new(),
             teardown: None,
+            monitor: None,
             default_timeout: DEFAULT_TIMEOUT,
         }
     }
@@ -96,6 +101,12 @@ impl Program {
     /// The `timeout` of cases that set none.
     pub fn default_timeout(&mut self, secs: u32) -> &mut Self {
         self.default_timeout = secs;
+        self
+    }
+
+    /// Sets the monitor that watches every body (see `monitor`).
+    pub fn monitor(&mut self, m: impl Monitor + 'static) -> &mut Self {
+        self.monitor = Some(RefCell::new(Box::new(m)));
         self
     }
 
@@ -124,6 +135,19 @@ impl Program {
             c.meta.finish(t);
         }
         &self.cases
+    }
+
+    /// Multiplies every case's `timeout` by the slow-kernel factor (see `timescale`); called
+    /// once, before anything is listed or run.
+    fn scale_timeouts(&mut self, factor: u32) {
+        let t = self.default_timeout;
+        for c in &mut self.cases {
+            c.meta.finish(t);
+            if factor > 1 {
+                let base = c.meta.timeout_secs();
+                c.meta.timeout(timescale::scaled_secs(base, factor));
+            }
+        }
     }
 
     /// Every problem in the program's definition: bad metadata, duplicate names, no cases.
@@ -187,6 +211,15 @@ impl Program {
         };
         let mut config = args.config.clone();
         config.insert("srcdir".into(), srcdir.display().to_string());
+        let factor = match timescale::from_env() {
+            Ok(f) => f,
+            Err(msg) => {
+                eprintln!("{prog}: ERROR: {msg}");
+                return 1;
+            }
+        };
+        timescale::set(factor);
+        self.scale_timeouts(factor);
         if let Err(errs) = self.validate() {
             eprintln!("{prog}: ERROR: invalid test program: {}", errs.join("; "));
             return 1;
@@ -219,6 +252,14 @@ impl Program {
             eprintln!(
                 "{prog}: WARNING: No isolation nor timeout control is being applied; you may get unexpected failures; see atf-test-case(4)"
             );
+        }
+        if let Some(v) = config.get(timescale::CONFIG) {
+            match timescale::parse(v) {
+                Ok(f) => timescale::set(f),
+                Err(e) => {
+                    return usage(Usage(format!("config variable {}: {e}", timescale::CONFIG)));
+                }
+            }
         }
         let tc = Tc::new(&name, config, srcdir, &prog);
         match part {
@@ -267,6 +308,9 @@ impl Program {
             state::begin_again(sink.clone());
         }
         let watchdog = watch.then(|| Watchdog::start(case.meta.timeout_secs(), sink, &case.name));
+        if let Some(m) = &self.monitor {
+            m.borrow_mut().begin();
+        }
         let body = case
             .body
             .as_ref()
@@ -283,6 +327,10 @@ impl Program {
                 Some(Err(payload)) => unwind_result(payload),
                 _ => state::end_of_body(),
             },
+        };
+        let result = match self.monitor.as_ref().map(|m| m.borrow_mut().end()) {
+            Some(Err(problem)) => monitor::overrule(&problem, &result),
+            _ => result,
         };
         drop(watchdog);
         if watch {

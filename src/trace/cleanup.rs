@@ -159,7 +159,8 @@ pub fn reap_all() -> Leftovers {
     }
     let start = Instant::now();
     loop {
-        let remaining = REAP_DEADLINE.saturating_sub(start.elapsed());
+        let remaining =
+            crate::atf::timescale::scaled(REAP_DEADLINE).saturating_sub(start.elapsed());
         let mut raw = 0;
         let r = deadline::blocking(remaining, || {
             // SAFETY: valid pointer to a local status word.

@@ -11,6 +11,7 @@
 //! - `proc`: /proc readers;
 //! - `syscall_info`: PTRACE_GET/SET_SYSCALL_INFO decoded into `SyscallInfo`;
 //! - `cleanup`: kill and reap whatever a case left behind;
+//! - `health`: the kernel's taint mask and log (oops, warnings) across a case or a run;
 //! - `expect`: per-OS expected values.
 //!
 //! Failures panic with a one-line message naming both sides; `#[track_caller]` makes the
@@ -22,6 +23,7 @@ pub mod deadline;
 pub mod event;
 pub mod expect;
 pub mod forkee;
+pub mod health;
 pub mod mem;
 pub mod proc;
 #[cfg(target_arch = "x86_64")]

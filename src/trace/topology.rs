@@ -24,6 +24,11 @@ use super::want::Want;
 /// How long `Channel::recv` waits for a message.
 pub const MESSAGE_DEADLINE: Duration = Duration::from_secs(10);
 
+/// `MESSAGE_DEADLINE` times the slow-kernel factor (`atf::timescale`).
+pub fn message_deadline() -> Duration {
+    crate::atf::timescale::scaled(MESSAGE_DEADLINE)
+}
+
 /// /proc/sys/kernel/yama/ptrace_scope, or None when Yama is not built in.
 pub fn yama_scope() -> Option<u32> {
     fs::read_to_string("/proc/sys/kernel/yama/ptrace_scope")
@@ -102,9 +107,10 @@ impl Channel {
     /// Receives one value, waiting at most `MESSAGE_DEADLINE`; `what` names it for messages.
     #[track_caller]
     pub fn recv(&self, what: &str) -> u32 {
-        match self.try_recv(what, MESSAGE_DEADLINE) {
+        let limit = message_deadline();
+        match self.try_recv(what, limit) {
             Some(v) => v,
-            None => panic!("timed out after {MESSAGE_DEADLINE:?} waiting for message '{what}'"),
+            None => panic!("timed out after {limit:?} waiting for message '{what}'"),
         }
     }
 
@@ -119,7 +125,7 @@ impl Channel {
             if left.is_zero() && got == 0 {
                 return None;
             }
-            if start.elapsed() > limit + MESSAGE_DEADLINE {
+            if start.elapsed() > limit + message_deadline() {
                 panic!("message '{what}' stopped after {got} of 4 bytes");
             }
             let left = left.max(Duration::from_millis(1));
@@ -217,9 +223,10 @@ impl UnrelatedTracer {
             if let Some(msg) = self.middle.failure() {
                 panic!("tracer {} failed: {msg}", self.pid);
             }
-            if start.elapsed() >= MESSAGE_DEADLINE {
+            let limit = message_deadline();
+            if start.elapsed() >= limit {
                 panic!(
-                    "timed out after {MESSAGE_DEADLINE:?} waiting for message '{what}' from tracer {}",
+                    "timed out after {limit:?} waiting for message '{what}' from tracer {}",
                     self.pid
                 );
             }

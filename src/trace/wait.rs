@@ -100,9 +100,10 @@ impl Waiter {
         self.kind
     }
 
-    /// How long one wait may block.
-    pub const fn deadline(&self) -> Duration {
-        self.deadline
+    /// How long one wait may block: the waiter's deadline times the slow-kernel factor
+    /// (`atf::timescale`).
+    pub fn deadline(&self) -> Duration {
+        crate::atf::timescale::scaled(self.deadline)
     }
 
     /// The waiter's tag for failure messages: `(waiter waitpid)`.
@@ -211,10 +212,10 @@ impl Waiter {
     ) -> (Status, Option<libc::rusage>) {
         let (target, _fd) = self.target_for(pid);
         let call = self.kind.call_name();
-        let reply = match deadline::blocking(self.deadline, || self.once(target, false)) {
+        let reply = match deadline::blocking(self.deadline(), || self.once(target, false)) {
             Err(TimedOut) => panic!(
                 "timed out after {} waiting for {what} from pid {pid} {}",
-                deadline::human(self.deadline),
+                deadline::human(self.deadline()),
                 self.tag()
             ),
             Ok(Err(e)) => panic!(
@@ -242,10 +243,10 @@ impl Waiter {
     #[track_caller]
     pub fn wait_any(&self, what: impl std::fmt::Display) -> (Pid, Status) {
         let call = self.kind.call_name();
-        match deadline::blocking(self.deadline, || self.once(Target::Any, false)) {
+        match deadline::blocking(self.deadline(), || self.once(Target::Any, false)) {
             Err(TimedOut) => panic!(
                 "timed out after {} waiting for {what} from any child {}",
-                deadline::human(self.deadline),
+                deadline::human(self.deadline()),
                 self.tag()
             ),
             Ok(Err(e)) => panic!(
@@ -310,13 +311,13 @@ impl Waiter {
                 }
             }
         } else {
-            deadline::blocking(self.deadline, || self.once(Target::Any, false))
+            deadline::blocking(self.deadline(), || self.once(Target::Any, false))
         };
         let got = match reply {
             Ok(Err(Errno::ECHILD)) => return,
             Err(TimedOut) => format!(
                 "{call} still blocked after {}: a child is still alive",
-                deadline::human(self.deadline)
+                deadline::human(self.deadline())
             ),
             Ok(Ok(None)) => format!("{call} with WNOHANG returned 0: a child is still alive"),
             Ok(Ok(Some(r))) => format!("pid {} {}", r.pid, r.status),

@@ -1,6 +1,7 @@
 //! Per-thread signal stops: `thread_concurrent_signals*` (many threads signal themselves at
 //! once) and `resume` (one thread held in its stop while the others run).
 
+use ptrace_atf::atf::timescale::scaled;
 use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -227,7 +228,7 @@ pub fn resume(tc: &Tc) {
     let start = Instant::now();
     while group::peek(thread, &PROGRESS) < before + 100 {
         require!(
-            start.elapsed() < Duration::from_secs(5),
+            start.elapsed() < scaled(Duration::from_secs(5)),
             "the leader made no progress while tid {} was held",
             thread
         );

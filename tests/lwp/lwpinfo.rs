@@ -2,6 +2,7 @@
 //! PT_LWPSTATUS): /proc/PID/task, which tid a stop belongs to, SigBlk and
 //! PTRACE_GETSIGMASK, /proc/PID/task/TID/comm, and fs_base in the registers.
 
+use ptrace_atf::atf::timescale::scaled;
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -263,7 +264,7 @@ pub fn attach_lwpinfo(tc: &Tc, threads: usize) {
             break;
         }
         require!(
-            start.elapsed() < Duration::from_secs(10),
+            start.elapsed() < scaled(Duration::from_secs(10)),
             "the tracee never had {} set-up threads",
             threads + 1
         );

@@ -3,6 +3,7 @@
 //! stopped tracee), group-stops are reported as event stops, LISTEN waits for SIGCONT and
 //! re-traps; the requests need a seized tracee.
 
+use ptrace_atf::atf::timescale::scaled;
 use std::time::Duration;
 
 use nix::errno::Errno;
@@ -36,7 +37,7 @@ fn seized_sleeper() -> Child {
         }
     });
     require!(
-        ready.recv(Duration::from_secs(10)) == Some(b'r'),
+        ready.recv(scaled(Duration::from_secs(10))) == Some(b'r'),
         "the child did not start"
     );
     must(sys::seize(child.pid(), Options::EXITKILL), "PTRACE_SEIZE");
@@ -195,7 +196,7 @@ fn debugger_death(tc: &Tc, exitkill: bool) {
             unsafe { libc::pause() };
         }
     });
-    if msg.recv(Duration::from_secs(15)) != Some(b's') {
+    if msg.recv(scaled(Duration::from_secs(15))) != Some(b's') {
         let why = debugger.failure().unwrap_or_else(|| "no report".into());
         panic!("the debugger did not stop the tracee: {why}");
     }

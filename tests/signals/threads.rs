@@ -1,6 +1,7 @@
 //! A signal sent to one thread of a multi-threaded tracee is reported as that thread's
 //! signal-delivery stop, and once injected it runs the handler on that thread.
 
+use ptrace_atf::atf::timescale::scaled;
 use std::ffi::c_void;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::{Duration, Instant};
@@ -25,7 +26,9 @@ extern "C" fn worker(_arg: *mut c_void) -> *mut c_void {
     // SAFETY: gettid has no preconditions.
     WORKER_TID.store(unsafe { libc::gettid() }, Ordering::Relaxed);
     let start = Instant::now();
-    while HANDLED_ON.load(Ordering::Relaxed) == 0 && start.elapsed() < Duration::from_secs(8) {
+    while HANDLED_ON.load(Ordering::Relaxed) == 0
+        && start.elapsed() < scaled(Duration::from_secs(8))
+    {
         // SAFETY: a short sleep.
         unsafe { libc::usleep(1000) };
     }

@@ -1,6 +1,7 @@
 //! unrelated_tracer_sees_*crash_*: a debugger that is not the tracee's parent (a grandchild
 //! of the test, reparented by a double fork) attaches and sees the crash with its si_code.
 
+use ptrace_atf::atf::timescale::scaled;
 use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Duration;
@@ -109,11 +110,11 @@ fn unrelated_tracer_sees_crash(tc: &Tc, f: Fault, setup: Setup) {
         let report = tracer.failure().unwrap_or_else(|| "no report".to_string());
         format!("the debugger did not report {what}: {report}")
     };
-    if done.recv(MSG_LIMIT) != Some(READY) {
+    if done.recv(scaled(MSG_LIMIT)) != Some(READY) {
         panic!("{}", why("that it attached"));
     }
     go.send(b'g');
-    if done.recv(MSG_LIMIT) != Some(DONE) {
+    if done.recv(scaled(MSG_LIMIT)) != Some(DONE) {
         panic!("{}", why("the crash and the kill"));
     }
     tracee.expect_signaled(&w, libc::SIGKILL, false);

@@ -17,8 +17,9 @@ pub fn await_state(pid: Pid, states: &str, what: &str) {
         if s.is_some_and(|c| states.contains(c)) {
             return;
         }
-        if start.elapsed() > STATE_DEADLINE {
-            panic!("pid {pid} did not become {what} within {STATE_DEADLINE:?} (state {s:?})");
+        let limit = ptrace_atf::atf::timescale::scaled(STATE_DEADLINE);
+        if start.elapsed() > limit {
+            panic!("pid {pid} did not become {what} within {limit:?} (state {s:?})");
         }
         std::thread::sleep(Duration::from_millis(1));
     }

@@ -2,6 +2,7 @@
 
 mod direct;
 mod install;
+mod kernel;
 mod kyua;
 mod repro;
 mod truss;
@@ -97,6 +98,14 @@ struct TestArgs {
     /// Print every case's output (direct driver).
     #[arg(long)]
     verbose: bool,
+    /// Multiply every timeout and deadline by N (1-100) for a slow kernel: TCG emulation,
+    /// KASAN or lockdep builds. Sets PTRACE_ATF_TIME_SCALE for the programs.
+    #[arg(long, value_name = "N", value_parser = parse_time_scale)]
+    time_scale: Option<u32>,
+}
+
+fn parse_time_scale(s: &str) -> Result<u32, String> {
+    ptrace_atf::atf::timescale::parse(s)
 }
 
 fn parse_var(s: &str) -> Result<(String, String), String> {
@@ -158,6 +167,20 @@ fn list(bins: &Path, quiet: bool) -> ExitCode {
 }
 
 fn test(bins: &Path, args: TestArgs) -> ExitCode {
+    if let Some(n) = args.time_scale {
+        // SAFETY: no other thread runs yet; the programs started from here inherit it.
+        unsafe { std::env::set_var(ptrace_atf::atf::timescale::ENV, n.to_string()) };
+    }
+    let kernel = kernel::RunHealth::start();
+    let code = test_suite(bins, args);
+    if kernel.finish() {
+        code
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+fn test_suite(bins: &Path, args: TestArgs) -> ExitCode {
     let TestArgs {
         filters,
         direct: force_direct,
@@ -167,6 +190,7 @@ fn test(bins: &Path, args: TestArgs) -> ExitCode {
         results_file,
         tree,
         verbose,
+        time_scale: _,
     } = args;
     let tree = tree.unwrap_or_else(|| bins.join("ptrace-atf-tests"));
     let _ = std::fs::remove_dir_all(&tree);
