@@ -11,6 +11,8 @@
 //! - `proc`: /proc readers;
 //! - `syscall_info`: PTRACE_GET/SET_SYSCALL_INFO decoded into `SyscallInfo`;
 //! - `cleanup`: kill and reap whatever a case left behind;
+//! - `probe`: facts of the running kernel (top of user space, PIDFD_THREAD), probed once;
+//! - `hypervisor`: the hypervisor or emulator named by CPUID, for emulator-limit skips;
 //! - `expect`: per-OS expected values.
 //!
 //! Failures panic with a one-line message naming both sides; `#[track_caller]` makes the
@@ -22,7 +24,9 @@ pub mod deadline;
 pub mod event;
 pub mod expect;
 pub mod forkee;
+pub mod hypervisor;
 pub mod mem;
+pub mod probe;
 pub mod proc;
 #[cfg(target_arch = "x86_64")]
 pub mod regs;
