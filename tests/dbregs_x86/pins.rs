@@ -62,6 +62,10 @@ fn second_write(tc: &Tc, enabled_first: bool) {
 /// probed, never written down: with 5-level paging 0x7ffffffff000 is an ordinary user address.
 fn kernel_addresses() -> Vec<(u64, String)> {
     let top = probe::task_size_max();
+    eprintln!(
+        "user space: {} bits (probed), TASK_SIZE_MAX {top:#x}",
+        probe::user_address_bits()
+    );
     vec![
         (0xffff_ffff_8100_0000, "kernel text".into()),
         (

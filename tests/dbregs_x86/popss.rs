@@ -218,7 +218,7 @@ fn pop_ss(tc: &Tc, after: After) {
         tc,
         "a far return to compat mode and POP SS from a watched slot (QEMU TCG before 9.1 reads \
          a CPL 3 far return's stack as a supervisor access: with SMAP the guest kernel oopses; \
-         and TCG does not hold back the #DB of POP SS; see tests/dbregs_x86/popss.rs)",
+         and TCG does not hold back the #DB of MOV SS either, see movss.rs and popss.rs)",
     );
     let w = common::setup(tc);
     if after == After::Syscall
