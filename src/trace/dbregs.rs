@@ -1,6 +1,6 @@
 //! x86 debug registers of a stopped tracee: DR0-DR7 through PTRACE_PEEKUSER/POKEUSER at
 //! `offsetof(struct user, u_debugreg)`, DR7 and DR6 encodings, a once-per-process probe of
-//! whether hardware debug registers work here, and an optional "lie" (fault injection) that
+//! whether watchpoints fire here (`probe`), and an optional "lie" (fault injection) that
 //! lets a test program prove its cases fail when the registers misbehave.
 //!
 //! DR6 is read through ptrace as the kernel's virtual DR6 (arch polarity): after a hit the
@@ -11,10 +11,10 @@ use std::mem::offset_of;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU8, Ordering};
 
-use nix::errno::Errno;
 use nix::unistd::Pid;
 
 use super::forkee::Forkee;
+use super::hypervisor;
 use super::sys;
 use super::wait::{Waiter, WaiterKind};
 use super::want::Want;
@@ -189,24 +189,31 @@ pub fn trap_siginfo(pid: Pid) -> libc::siginfo_t {
 /// A word the probe watches (its address is the same in a forked child).
 static PROBE_TARGET: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
 
-static PROBE: OnceLock<Result<(), String>> = OnceLock::new();
-
-/// Whether hardware debug registers work here, probed once per process with the honest
-/// accessors (a lie does not turn into a skip). `Err` names what is missing:
-/// the kernel refused a watchpoint, or (under a hypervisor only) an accepted write
-/// watchpoint never fired. On bare metal a silent watchpoint is a kernel bug, not a skip.
-pub fn available() -> Result<(), String> {
-    PROBE.get_or_init(probe).clone()
+/// What the once-per-process watchpoint probe found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Probe {
+    /// A write watchpoint set through POKEUSER read back and fired.
+    Fires,
+    /// The registers took the watchpoint (it reads back) but it never fired, under a
+    /// hypervisor that does not pass debug registers through: a limit of that machine, the
+    /// message names the hypervisor (CPUID vendor signature).
+    NeverFiresUnder(String),
+    /// A kernel bug: POKEUSER of a debug register refused, a value that does not read back,
+    /// or (on bare metal, where the CPU always has DR0-DR7) a watchpoint that never fired.
+    Broken(String),
 }
 
-fn under_hypervisor() -> bool {
-    std::fs::read_to_string("/proc/cpuinfo").is_ok_and(|s| {
-        s.lines()
-            .any(|l| l.starts_with("flags") && l.split_whitespace().any(|f| f == "hypervisor"))
-    })
+static PROBE: OnceLock<Probe> = OnceLock::new();
+
+/// Whether watchpoints work here, probed once per process with the honest accessors (a lie
+/// never changes the verdict). x86_64 always has DR0-DR7 and Linux always lets a tracer set
+/// them, so only "accepted, reads back, never fired" under a hypervisor (detected from
+/// CPUID, never from timing) is a property of the machine; everything else is `Broken`.
+pub fn probe() -> &'static Probe {
+    PROBE.get_or_init(run_probe)
 }
 
-fn probe() -> Result<(), String> {
+fn run_probe() -> Probe {
     let w = Waiter::new(WaiterKind::Waitpid);
     let child = Forkee::traceme(|| {
         PROBE_TARGET.store(1, Ordering::SeqCst);
@@ -214,36 +221,44 @@ fn probe() -> Result<(), String> {
     });
     let pid = child.pid();
     child.expect_stopped(&w, libc::SIGSTOP);
-    let addr = PROBE_TARGET.as_ptr() as usize;
-    let refused = |what: &str, e: Errno| {
+    let addr = PROBE_TARGET.as_ptr() as u64;
+    let dr7 = dr7_global(0, Cond::Write, Len::Four);
+    let broken = |why: String| {
         let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
         w.wait(pid, "the probe's death by SIGKILL");
-        Err(format!(
-            "no hardware debug registers: POKEUSER {what} refused with {e}"
-        ))
+        Probe::Broken(format!("debug-register probe (pid {pid}): {why}"))
     };
-    if let Err(e) = sys::pokeuser(pid, offset(0), addr as libc::c_long) {
-        return refused("DR0", e);
-    }
-    let dr7 = dr7_global(0, Cond::Write, Len::Four);
-    if let Err(e) = sys::pokeuser(pid, offset(7), dr7 as libc::c_long) {
-        return refused("DR7", e);
+    for (n, value) in [(0, addr), (7, dr7)] {
+        if let Err(e) = sys::pokeuser(pid, offset(n), value as libc::c_long) {
+            return broken(format!("POKEUSER DR{n}={value:#x} refused with {e}"));
+        }
+        match sys::peekuser(pid, offset(n)) {
+            Ok(got) if got as u64 == value => {}
+            Ok(got) => {
+                return broken(format!(
+                    "DR{n} reads back {:#x} after POKEUSER DR{n}={value:#x}",
+                    got as u64
+                ));
+            }
+            Err(e) => return broken(format!("PEEKUSER DR{n} failed with {e}")),
+        }
     }
     sys::cont(pid, 0).expect("PTRACE_CONT of the debug-register probe");
     let got = w.wait(pid, "the probe's watchpoint trap or exit");
     if Want::Stopped(libc::SIGTRAP).matches(&got) {
         sys::cont(pid, 0).expect("PTRACE_CONT of the debug-register probe");
         child.expect_exited(&w, 0);
-        return Ok(());
+        return Probe::Fires;
     }
     child.check(&w, Want::Exited(0), got);
-    if under_hypervisor() {
-        Err(
-            "no hardware debug registers: the hypervisor accepted a write watchpoint \
-             that never fired"
-                .to_string(),
-        )
-    } else {
-        Ok(())
+    match hypervisor::detect() {
+        Some(h) => Probe::NeverFiresUnder(format!(
+            "the debug registers of {h} take a write watchpoint (DR0 and DR7 read back) that \
+             never fires"
+        )),
+        None => Probe::Broken(format!(
+            "debug-register probe (pid {pid}): a write watchpoint (DR0={addr:#x}, DR7={dr7:#x}, \
+             both read back) never fired on bare metal (CPUID: no hypervisor)"
+        )),
     }
 }

@@ -12,6 +12,8 @@
 //! - `syscall_info`: PTRACE_GET/SET_SYSCALL_INFO decoded into `SyscallInfo`;
 //! - `cleanup`: kill and reap whatever a case left behind;
 //! - `health`: the kernel's taint mask and log (oops, warnings) across a case or a run;
+//! - `probe`: facts of the running kernel (top of user space, PIDFD_THREAD), probed once;
+//! - `hypervisor`: the hypervisor or emulator named by CPUID, for emulator-limit skips;
 //! - `expect`: per-OS expected values.
 //!
 //! Failures panic with a one-line message naming both sides; `#[track_caller]` makes the
@@ -24,7 +26,9 @@ pub mod event;
 pub mod expect;
 pub mod forkee;
 pub mod health;
+pub mod hypervisor;
 pub mod mem;
+pub mod probe;
 pub mod proc;
 #[cfg(target_arch = "x86_64")]
 pub mod regs;

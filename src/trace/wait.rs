@@ -5,13 +5,14 @@
 //! not traced are reported the same way by every waiter; ptrace stops need neither.
 //! `WCONTINUED` is added only by `Waiter::with_continued`.
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::time::Duration;
 
 use nix::errno::Errno;
 use nix::unistd::Pid;
 
 use super::deadline::{self, TimedOut};
+use super::probe;
 use super::status::Status;
 pub use super::waiter_kind::WaiterKind;
 
@@ -46,16 +47,15 @@ pub(crate) struct Reply {
     pub rusage: Option<libc::rusage>,
 }
 
-/// Opens a pidfd for `pid`, falling back to PIDFD_THREAD for a non-leader thread.
+/// Opens a pidfd for `pid`; for a thread that is not a thread-group leader (pidfd_open
+/// answers EINVAL or, on newer kernels, ENOENT) with PIDFD_THREAD when this kernel has it
+/// (Linux 6.9, probed), else the first error.
 pub fn pidfd_open(pid: Pid) -> nix::Result<OwnedFd> {
-    let open = |flags: libc::c_uint| {
-        // SAFETY: pidfd_open takes two integers.
-        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), flags) };
-        // SAFETY: on success the kernel returned a new fd we now own.
-        Errno::result(fd).map(|fd| unsafe { OwnedFd::from_raw_fd(fd as libc::c_int) })
-    };
-    match open(0) {
-        Err(Errno::EINVAL | Errno::ENOENT) => open(libc::O_EXCL as libc::c_uint), // PIDFD_THREAD
+    match probe::pidfd_open_flags(pid, 0) {
+        Err(e @ (Errno::EINVAL | Errno::ENOENT)) => match probe::pidfd_thread() {
+            Ok(()) => probe::pidfd_open_flags(pid, probe::PIDFD_THREAD),
+            Err(_) => Err(e),
+        },
         r => r,
     }
 }
@@ -190,7 +190,15 @@ impl Waiter {
         match self.kind {
             WaiterKind::Pidfd => match pidfd_open(pid) {
                 Ok(fd) => (Target::Pidfd(fd.as_raw_fd()), Some(fd)),
-                Err(e) => panic!("pid {pid}: pidfd_open failed with {e} {}", self.tag()),
+                Err(e) => {
+                    let why = match probe::pidfd_thread() {
+                        Err(m) if matches!(e, Errno::EINVAL | Errno::ENOENT) => {
+                            format!(" (if {pid} is not a thread-group leader: that {m})")
+                        }
+                        _ => String::new(),
+                    };
+                    panic!("pid {pid}: pidfd_open failed with {e}{why} {}", self.tag())
+                }
             },
             _ => (Target::Pid(pid), None),
         }

@@ -125,7 +125,7 @@ fn dont_inherit_lwp(tc: &Tc, slot: usize, look: Look) {
 }
 
 fn dont_inherit_execve(tc: &Tc, slot: usize) {
-    let w = common::setup(tc);
+    let w = common::setup_state(tc);
     let child = start(&w, || {
         let path = c"/bin/true";
         let argv = [path.as_ptr(), std::ptr::null()];

@@ -6,10 +6,9 @@ use std::cell::UnsafeCell;
 use nix::unistd::Pid;
 use ptrace_atf::atf::Tc;
 use ptrace_atf::harness;
-use ptrace_atf::trace::dbregs::{self, DR6_B_MASK, DR6_BS, Len, Lie};
-use ptrace_atf::trace::{
-    Child, Forkee, Status, Waiter, WaiterKind, Want, exit_kill_default, expect, sys,
-};
+use ptrace_atf::trace::dbregs::{self, DR6_B_MASK, DR6_BS, Len, Lie, Probe};
+use ptrace_atf::trace::{Child, Forkee, Status, Waiter, Want, exit_kill_default, expect, sys};
+use ptrace_atf::trace::{hypervisor, probe};
 
 /// Exit code of every well-behaved child.
 pub const EXIT: i32 = 5;
@@ -64,10 +63,26 @@ pub fn call_bp_target() -> u64 {
     f(41)
 }
 
-/// Every case's first step: the `dbregs_lie` config variable (none, write_ignored,
-/// read_zero, wrong_si_code) makes the toolkit lie, so a case can be shown to fail; a machine
-/// without working debug registers skips; returns the waiter of this run.
+/// The first step of a case that needs watchpoints or breakpoints to fire: `setup_state`,
+/// then the once-per-process probe (`dbregs::probe`). A debug register that refuses a value,
+/// does not read it back, or a watchpoint that never fires on bare metal is a kernel bug:
+/// the case fails. Only a watchpoint that never fires under a hypervisor (CPUID) skips,
+/// naming it.
 pub fn setup(tc: &Tc) -> Waiter {
+    let w = setup_state(tc);
+    match dbregs::probe() {
+        Probe::Fires => {}
+        Probe::NeverFiresUnder(why) => tc.skip(why),
+        Probe::Broken(why) => tc.fail(why),
+    }
+    w
+}
+
+/// The first step of every case: the `dbregs_lie` config variable (none, write_ignored,
+/// read_zero, wrong_si_code) makes the toolkit lie, so a case can be shown to fail; returns
+/// the waiter of this run. Cases that only read, write or step (print, preserve, step*) use
+/// this alone: they do not depend on watchpoints firing.
+pub fn setup_state(tc: &Tc) -> Waiter {
     if let Some(name) = tc.config("dbregs_lie") {
         match Lie::from_name(name) {
             Some(lie) => dbregs::set_lie(lie),
@@ -76,10 +91,17 @@ pub fn setup(tc: &Tc) -> Waiter {
             )),
         }
     }
-    if let Err(why) = dbregs::available() {
-        tc.skip(why);
-    }
     harness::waiter(tc)
+}
+
+/// Skips a case whose CPU behaviour an emulator gets wrong, naming the emulator (read from
+/// CPUID, never guessed from timing). Called first in the case, before any tracee exists:
+/// under such an emulator the case could take the guest kernel down. On hardware and under
+/// KVM (whose guests run their instructions on the real CPU) the case runs.
+pub fn skip_under_emulator(tc: &Tc, what: &str) {
+    if let Some(emulator) = hypervisor::emulator() {
+        tc.skip(format!("{what}: not emulated faithfully by {emulator}"));
+    }
 }
 
 /// In a child: raise SIGSTOP, failing the child if raise fails.
@@ -155,12 +177,11 @@ pub fn expect_hw_trap(w: &Waiter, child: &Child, slot: usize) {
 }
 
 /// Waits for the next report of thread `tid` and asserts it is `want`. Waiters that cannot
-/// name a pid, and the pidfd waiter (the toolkit's pidfd_open falls back to PIDFD_THREAD
-/// only on EINVAL, while this kernel answers ENOENT for a non-leader tid), take the next
-/// report of any child, which must be `tid`.
+/// name a thread (wait, wait3, and the pidfd waiter on a kernel without PIDFD_THREAD, Linux
+/// 6.9) take the next report of any child, which must be `tid`.
 #[track_caller]
 pub fn expect_tid(w: &Waiter, tid: Pid, want: Want) -> Status {
-    if w.kind().names_pid() && w.kind() != WaiterKind::Pidfd {
+    if probe::waiter_names_threads(w.kind()).is_ok() {
         return w.expect(tid, want);
     }
     let (pid, got) = w.wait_any(ptrace_atf::trace::want::Awaited(want));

@@ -1,6 +1,12 @@
 //! CVE-2018-8897: a #DB from a watchpoint hit by MOV SS is held back one instruction; when
 //! that instruction is INT3, SYSCALL or INT1 the kernel used to take the #DB on its own
 //! entry path. Now the tracee gets plain signals, the kernel survives and does not taint.
+//!
+//! Under QEMU TCG these cases skip (CPUID signature "TCGTCGTCGTCG"): QEMU 7.2 TCG does not
+//! hold the #DB back. Debian 6.1.192, `-cpu max`: INT1 gives SIGTRAPs [(TRAP_HWBKPT, B0),
+//! (TRAP_HWBKPT, B0)] with the first one's RIP still on the INT1 (the ICEBP never ran), and
+//! SYSCALL gives a TRAP_HWBKPT before the system call: the hit is delivered right after MOV SS,
+//! which the architecture forbids (MOV SS inhibits debug exceptions for one instruction).
 
 use std::sync::atomic::{AtomicU16, Ordering};
 
@@ -89,6 +95,11 @@ pub(crate) fn tainted() -> String {
 pub(crate) const MAX_TRAPS: usize = 5;
 
 fn mov_ss(tc: &Tc, after: After) {
+    common::skip_under_emulator(
+        tc,
+        "a #DB held back by MOV SS until after the next instruction (QEMU TCG reports the \
+         watchpoint hit at the instruction right after MOV SS, TRAP_HWBKPT, before it runs)",
+    );
     let w = common::setup(tc);
     let taint_before = tainted();
     SS_VALUE.store(current_ss(), Ordering::SeqCst);

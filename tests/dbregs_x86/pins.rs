@@ -6,6 +6,7 @@ use nix::unistd::Pid;
 use ptrace_atf::atf::{Tc, TestCase};
 use ptrace_atf::require_eq;
 use ptrace_atf::trace::dbregs::{self, Cond, Len};
+use ptrace_atf::trace::probe;
 
 use crate::common::{self, EXIT, cont, raise_stop, start, watched};
 
@@ -55,12 +56,33 @@ fn second_write(tc: &Tc, enabled_first: bool) {
     finish(&w, &child, true);
 }
 
-const KERNEL_ADDRS: [u64; 4] = [
-    0xffff_ffff_8100_0000, // kernel text
-    0xffff_8880_0000_0000, // direct map
-    0xffff_ffff_ffff_f000, // last page
-    0x0000_7fff_ffff_f000, // the guard page below TASK_SIZE_MAX
-];
+/// Addresses a debug register must refuse, with what they are: kernel addresses, and
+/// TASK_SIZE_MAX itself, the first address above user space. Where user space ends depends on
+/// the paging mode this kernel runs (47 bits with 4-level paging, 56 with 5-level), so it is
+/// probed, never written down: with 5-level paging 0x7ffffffff000 is an ordinary user address.
+fn kernel_addresses() -> Vec<(u64, String)> {
+    let top = probe::task_size_max();
+    eprintln!(
+        "user space: {} bits (probed), TASK_SIZE_MAX {top:#x}",
+        probe::user_address_bits()
+    );
+    vec![
+        (0xffff_ffff_8100_0000, "kernel text".into()),
+        (
+            0xffff_8880_0000_0000,
+            "the direct map of 4-level paging".into(),
+        ),
+        (0xffff_ffff_ffff_f000, "the last page".into()),
+        (
+            top,
+            format!(
+                "TASK_SIZE_MAX, the guard page at the top of {}-bit user space",
+                probe::user_address_bits()
+            ),
+        ),
+        (top + 4096, "the lowest non-canonical address".into()),
+    ]
+}
 
 #[track_caller]
 fn expect_refused(pid: Pid, n: usize, value: u64, what: &str) {
@@ -73,7 +95,11 @@ fn expect_refused(pid: Pid, n: usize, value: u64, what: &str) {
 /// CVE-2018-1000199: a kernel address in DR0 is refused and never reads back, whether DR0
 /// is armed or not; the valid value set before stays in force.
 fn kernel_address(tc: &Tc, armed: bool) {
-    let w = common::setup(tc);
+    let w = if armed {
+        common::setup(tc)
+    } else {
+        common::setup_state(tc)
+    };
     let child = tracee(&w);
     let pid = child.pid();
     let good = watched(8);
@@ -82,10 +108,25 @@ fn kernel_address(tc: &Tc, armed: bool) {
     } else {
         dbregs::write(pid, 0, good);
     }
-    for addr in KERNEL_ADDRS {
-        expect_refused(pid, 0, addr, "a kernel address");
-        require_eq!(dbregs::read(pid, 0), good, "DR0 after refusing {addr:#x}");
+    for (addr, what) in kernel_addresses() {
+        expect_refused(pid, 0, addr, &what);
+        require_eq!(
+            dbregs::read(pid, 0),
+            good,
+            "DR0 after refusing {addr:#x} ({what})"
+        );
     }
+    // The control: the last 8 bytes below TASK_SIZE_MAX are user space and accepted.
+    let last = probe::task_size_max() - 8;
+    if let Err(e) = dbregs::set(pid, 0, last) {
+        panic!("POKEUSER DR0={last:#x} (the last 8 bytes of user space): {e}");
+    }
+    require_eq!(
+        dbregs::read(pid, 0),
+        last,
+        "DR0 after POKEUSER of the last user word"
+    );
+    dbregs::write(pid, 0, good);
     finish(&w, &child, armed);
 }
 
@@ -137,13 +178,19 @@ const BAD_DR7: [BadDr7; 5] = [
 ];
 
 fn bad_dr7(tc: &Tc, bad: &BadDr7) {
-    let w = common::setup(tc);
+    let w = common::setup_state(tc);
     let child = tracee(&w);
     let pid = child.pid();
-    dbregs::write(pid, 0, watched(bad.offset));
+    let addr = watched(bad.offset);
+    dbregs::write(pid, 0, addr);
     let dr7 = dbregs::dr7_global(0, bad.cond, bad.len);
     expect_refused(pid, 7, dr7, bad.what);
     require_eq!(dbregs::read(pid, 7), 0, "DR7 after refusing {dr7:#x}");
+    require_eq!(
+        dbregs::read(pid, 0),
+        addr,
+        "DR0 after refusing DR7={dr7:#x}"
+    );
     finish(&w, &child, false);
 }
 

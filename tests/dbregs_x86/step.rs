@@ -68,7 +68,7 @@ fn step_once(w: &Waiter, child: &Child, n: u32) {
 }
 
 fn step(tc: &Tc, steps: u32, trap: Trap) {
-    let w = common::setup(tc);
+    let w = common::setup_state(tc);
     let child = spawn(&w, trap);
     let pid = child.pid();
     let bit = proc::sig_bit(libc::SIGTRAP);

@@ -4,9 +4,10 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use ptrace_atf::atf::{Tc, TestCase};
-use ptrace_atf::require_eq;
 use ptrace_atf::trace::Waiter;
 use ptrace_atf::trace::dbregs::{self, Cond, DR6_B_MASK, DR6_BS, Len};
+use ptrace_atf::trace::proc;
+use ptrace_atf::{require, require_eq};
 
 use crate::common::{self, EXIT, cont, raise_stop, start, watched};
 
@@ -14,7 +15,7 @@ use crate::common::{self, EXIT, cont, raise_stop, start, watched};
 const DR6_FRESH: u64 = 0xffff_0ff0;
 
 fn print(tc: &Tc) {
-    let w = common::setup(tc);
+    let w = common::setup_state(tc);
     let child = start(&w, || EXIT);
     let regs = dbregs::read_all(child.pid());
     let want = [0, 0, 0, 0, 0, 0, DR6_FRESH, 0];
@@ -22,18 +23,49 @@ fn print(tc: &Tc) {
     child.cont_to_exit(&w, EXIT);
 }
 
-/// How the tracer lets time pass between setting and reading back.
-#[derive(Clone, Copy)]
+/// What happens between setting a debug register and reading it back.
+#[derive(Clone, Copy, PartialEq)]
 enum Preserve {
+    /// Nothing: the next ptrace call.
     Plain,
+    /// The tracee runs to its next stop, yielding the CPU on the way: sched_yield(2) and
+    /// short sleeps, so it is switched out and back in with the register set (NetBSD yields
+    /// in the tracer while the tracee stays stopped, which switches nothing of the tracee).
     Yield,
+    /// The tracee runs to its next stop.
     Continued,
 }
 
+/// Sleeps of the `Yield` tracee: each one switches it out (it blocks) and back in.
+const YIELD_SLEEPS: u32 = 3;
+
+/// voluntary_ctxt_switches of `pid` (/proc/PID/status).
+fn voluntary_switches(pid: nix::unistd::Pid) -> u64 {
+    let v = proc::status_field(pid, "voluntary_ctxt_switches")
+        .unwrap_or_else(|| panic!("pid {pid}: no voluntary_ctxt_switches in /proc/{pid}/status"));
+    v.trim()
+        .parse()
+        .unwrap_or_else(|e| panic!("pid {pid}: voluntary_ctxt_switches '{v}': {e}"))
+}
+
 fn preserve(tc: &Tc, slot: usize, mode: Preserve) {
-    let w = common::setup(tc);
+    let w = common::setup_state(tc);
     let child = start(&w, move || {
-        if matches!(mode, Preserve::Continued) {
+        if mode == Preserve::Yield {
+            for _ in 0..YIELD_SLEEPS {
+                // SAFETY: sched_yield and nanosleep with a valid timespec are
+                // async-signal-safe and touch nothing of ours.
+                unsafe {
+                    libc::sched_yield();
+                    let ts = libc::timespec {
+                        tv_sec: 0,
+                        tv_nsec: 1_000_000,
+                    };
+                    libc::nanosleep(&ts, std::ptr::null_mut());
+                }
+            }
+        }
+        if mode != Preserve::Plain {
             raise_stop();
         }
         EXIT
@@ -43,14 +75,17 @@ fn preserve(tc: &Tc, slot: usize, mode: Preserve) {
     dbregs::write(pid, slot, addr);
     let before = dbregs::read_all(pid);
     require_eq!(before[slot], addr, "DR{slot} right after POKEUSER");
-    match mode {
-        Preserve::Plain => {}
-        Preserve::Yield => {
-            nix::sched::sched_yield().expect("sched_yield");
-        }
-        Preserve::Continued => {
-            cont(pid);
-            child.expect_stopped(&w, libc::SIGSTOP);
+    if mode != Preserve::Plain {
+        let switches = voluntary_switches(pid);
+        cont(pid);
+        child.expect_stopped(&w, libc::SIGSTOP);
+        if mode == Preserve::Yield {
+            let after = voluntary_switches(pid);
+            require!(
+                after >= switches + u64::from(YIELD_SLEEPS),
+                "the tracee slept {YIELD_SLEEPS} times between the write and the read, yet its \
+                 voluntary_ctxt_switches went only from {switches} to {after}"
+            );
         }
     }
     let after = dbregs::read_all(pid);
@@ -208,7 +243,11 @@ pub fn cases() -> Vec<TestCase> {
     ];
     let modes = [
         (Preserve::Plain, "", "right away"),
-        (Preserve::Yield, "_yield", "after the tracer yields the CPU"),
+        (
+            Preserve::Yield,
+            "_yield",
+            "after the tracee ran, yielding the CPU and sleeping, to its next stop",
+        ),
         (
             Preserve::Continued,
             "_continued",

@@ -7,7 +7,7 @@ use ptrace_atf::atf::{Tc, TestCase};
 use ptrace_atf::harness;
 use ptrace_atf::trace::spawn::child_waitpid;
 use ptrace_atf::trace::topology::{Channel, become_subreaper};
-use ptrace_atf::trace::{Forkee, Options, PtraceEvent, Status, Waiter, Want, expect, proc};
+use ptrace_atf::trace::{Forkee, Options, PtraceEvent, Status, Waiter, Want, expect, probe, proc};
 use ptrace_atf::{child_fail, child_require_eq, require};
 
 use crate::common::{FORKER_EXIT, How, cont, forker_body, same, setoptions};
@@ -178,6 +178,9 @@ fn exec_tid(tc: &Tc, threaded: bool) {
     let w = harness::waiter(tc);
     if threaded {
         harness::require_pid_waiter(tc, &w);
+        if let Err(why) = probe::waiter_names_threads(w.kind()) {
+            tc.skip(why);
+        }
     }
     let f = Forkee::traceme(move || {
         let exec = || {

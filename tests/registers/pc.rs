@@ -6,7 +6,7 @@
 use std::ffi::c_void;
 
 use ptrace_atf::atf::{Tc, TestCase};
-use ptrace_atf::trace::{Child, Options, Waiter, regs, sys};
+use ptrace_atf::trace::{Child, Options, Waiter, probe, regs, sys};
 use ptrace_atf::{child_require_eq, harness, require, require_eq};
 
 use crate::common::{EXIT_OK, exec_ranges, kill, raw_sigstop, tracee};
@@ -20,8 +20,6 @@ enum Resume {
 
 /// si_code of a fault at an unmapped address (asm-generic/siginfo.h).
 const SEGV_MAPERR: i32 = 1;
-
-const NONCANONICAL: u64 = 0x8000_0000_0000;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum StopAt {
@@ -151,9 +149,12 @@ fn noncanonical(tc: &Tc, at: StopAt) {
         }
     }
     let mut r = regs::get(pid);
-    r.rip = NONCANONICAL;
+    // The lowest non-canonical address of this kernel's paging mode (1 << 47 with 4-level
+    // paging; with 5-level paging that is an ordinary user address, and it is 1 << 56).
+    let noncanonical = probe::lowest_noncanonical();
+    r.rip = noncanonical;
     regs::set(pid, r);
-    require_eq!(regs::get(pid).rip, NONCANONICAL, "rip read back");
+    require_eq!(regs::get(pid).rip, noncanonical, "rip read back");
     sys::cont(pid, 0).unwrap_or_else(|e| tc.fail(e.to_string()));
     child.expect_stopped(&w, libc::SIGSEGV);
     kill(&w, &child);

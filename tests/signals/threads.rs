@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use nix::unistd::Pid;
 use ptrace_atf::atf::{Tc, TestCase};
 use ptrace_atf::trace::siginfo::expect_siginfo;
-use ptrace_atf::trace::{Options, PtraceEvent, Status, Want, expect, sys};
+use ptrace_atf::trace::{Options, PtraceEvent, Status, Want, expect, probe, sys};
 use ptrace_atf::{child_fail, child_require_eq, harness, require_eq};
 
 use crate::common::{Chan, EXIT_CODE, child_raise, child_sigaction, cont, must, traced_child};
@@ -38,6 +38,9 @@ extern "C" fn worker(_arg: *mut c_void) -> *mut c_void {
 fn signal_to_thread(tc: &Tc) {
     let w = harness::waiter(tc);
     harness::require_pid_waiter(tc, &w);
+    if let Err(why) = probe::waiter_names_threads(w.kind()) {
+        tc.skip(why);
+    }
     let go = Chan::new();
     let child = traced_child(|| {
         child_sigaction(
