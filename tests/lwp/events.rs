@@ -1,7 +1,7 @@
 //! Thread create/exit events (`trace_thread_*`) and exec from a non-leader thread.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::AtomicU32;
 
 use nix::errno::Errno;
 use nix::unistd::Pid;
@@ -68,13 +68,11 @@ impl ThreadEvents {
     }
 }
 
-static DONE: AtomicUsize = AtomicUsize::new(0);
+static STARTED: AtomicU32 = AtomicU32::new(0);
 
+/// Every thread lives until all `TRACE_THREADS` have started.
 extern "C" fn trace_threads_body(_: *mut libc::c_void) -> *mut libc::c_void {
-    DONE.fetch_add(1, Ordering::SeqCst);
-    while DONE.load(Ordering::SeqCst) < TRACE_THREADS {
-        tracee::yield_now();
-    }
+    tracee::arrive_and_wait(&STARTED, TRACE_THREADS as u32);
     std::ptr::null_mut()
 }
 

@@ -3,6 +3,7 @@
 
 use std::ffi::c_void;
 use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use ptrace_atf::child_require;
 use ptrace_atf::trace::forkee::StackBuf;
@@ -122,6 +123,42 @@ pub fn pause_forever() -> ! {
     loop {
         // SAFETY: pause has no arguments.
         unsafe { libc::pause() };
+    }
+}
+
+/// Counts this thread in `count`, then blocks without using the CPU (futex) until `n`
+/// threads are counted: a barrier that keeps every thread alive until all exist. (Spinning
+/// on sched_yield instead, 100 threads on an emulated 2-CPU machine starved the tracer for
+/// over a minute.)
+pub fn arrive_and_wait(count: &AtomicU32, n: u32) {
+    if count.fetch_add(1, Ordering::SeqCst) + 1 >= n {
+        // SAFETY: FUTEX_WAKE on a live u32; the other arguments are unused.
+        unsafe {
+            libc::syscall(
+                libc::SYS_futex,
+                count.as_ptr(),
+                libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG,
+                i32::MAX,
+            )
+        };
+        return;
+    }
+    loop {
+        let seen = count.load(Ordering::SeqCst);
+        if seen >= n {
+            return;
+        }
+        // SAFETY: FUTEX_WAIT on a live u32 with no timeout; EAGAIN (the value moved on) and
+        // EINTR (a ptrace stop) only send us round the loop again.
+        unsafe {
+            libc::syscall(
+                libc::SYS_futex,
+                count.as_ptr(),
+                libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG,
+                seen,
+                std::ptr::null::<libc::timespec>(),
+            )
+        };
     }
 }
 
