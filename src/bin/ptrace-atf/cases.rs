@@ -136,7 +136,7 @@ pub fn parse(f: &str) -> Result<Filter, String> {
     {
         return bad("expected area, area/program or area/program:case");
     }
-    if parts.iter().any(|p| is_glob(p)) {
+    if (case.is_some() || parts.len() == 2) && parts.iter().any(|p| is_glob(p)) {
         return bad("only the case may be a glob (area/program:*vfork*)");
     }
     Ok(match (parts.as_slice(), case) {

@@ -92,8 +92,9 @@ enum Cmd {
     #[command(after_help = repro::LOOP_EXIT_CODES)]
     Loop(repro::Args),
     /// The expected-failure ledger: every case tied to a bug, and from a kyua results
-    /// database which still fail as expected, which now pass and which failed otherwise.
-    #[command(after_help = EXIT_CODES)]
+    /// database which still fail as expected, which now pass, which failed otherwise and
+    /// which were not run; it names the database it read and its date.
+    #[command(after_help = xfail::XFAIL_EXIT_CODES)]
     Xfail(xfail::Args),
 }
 

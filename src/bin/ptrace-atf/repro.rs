@@ -43,7 +43,7 @@ pub struct Args {
     pub target: String,
     /// Iterations to run, at least 1 (default 1000 unless --duration or --until-fail is
     /// given).
-    #[arg(short = 'n', value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(short = 'n', value_name = "N", value_parser = parse_iterations, allow_negative_numbers = true)]
     pub iterations: Option<u64>,
     /// Stop at the first failing iteration. Alone (no -n, no --duration) it runs until the
     /// first failure or Ctrl-C.
@@ -51,11 +51,11 @@ pub struct Args {
     pub until_fail: bool,
     /// Run for this many seconds, more than 0 and at most a year (with -n: whichever ends
     /// first).
-    #[arg(long, value_name = "SECONDS", value_parser = parse_duration)]
+    #[arg(long, value_name = "SECONDS", value_parser = parse_duration, allow_negative_numbers = true)]
     pub duration: Option<f64>,
     /// Start K busy threads competing for the CPUs while the loop runs (at most 4 per CPU
     /// this process may use, and never more than 256).
-    #[arg(long, value_name = "K", default_value_t = 0, value_parser = parse_load)]
+    #[arg(long, value_name = "K", default_value_t = 0, value_parser = parse_load, allow_negative_numbers = true)]
     pub load: usize,
     /// Pin the case (tracer and tracees) to these CPUs, e.g. `0` or `0,1` or `0-1`; each must
     /// be online and allowed to this process.
@@ -70,6 +70,14 @@ pub struct Args {
     /// The user a `require.user: unprivileged` case runs as when the command runs as root.
     #[arg(long, value_name = "USER", default_value = "nobody")]
     pub unprivileged_user: String,
+}
+
+fn parse_iterations(s: &str) -> Result<u64, String> {
+    match s.parse::<u64>() {
+        Ok(0) => Err("at least 1 iteration (to run without a count, leave -n out)".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("'{s}' is not a number of iterations")),
+    }
 }
 
 /// The longest --duration: a year.
