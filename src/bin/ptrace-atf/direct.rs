@@ -133,7 +133,7 @@ fn memory_bytes(v: &str) -> Option<u64> {
         _ => (v, 1),
     };
     let n: f64 = num.parse().ok()?;
-    (n.is_finite() && n >= 0.0).then(|| (n * mult as f64) as u64)
+    (n.is_finite() && n >= 0.0).then_some((n * mult as f64) as u64)
 }
 
 /// Physical memory in bytes.

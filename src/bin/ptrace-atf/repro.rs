@@ -377,11 +377,13 @@ pub fn run(args: Args, bins: &Path) -> ExitCode {
             Some(n) => ProgressBar::new(n),
             None => ProgressBar::new_spinner(),
         };
+        let template = if iterations.is_some() {
+            "{spinner} {pos}/{len} iterations  {msg}  [{elapsed_precise}]"
+        } else {
+            "{spinner} {pos} iterations  {msg}  [{elapsed_precise}]  (Ctrl-C to stop)"
+        };
         b.set_style(
-            ProgressStyle::with_template(
-                "{spinner} {pos}/{len} iterations  {msg}  [{elapsed_precise}]",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         Some(b)
     } else {

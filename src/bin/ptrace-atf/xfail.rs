@@ -105,9 +105,12 @@ fn modified(path: &Path) -> String {
     )
 }
 
+/// A case by its program (`area/program`) and name.
+type CaseKey = (String, String);
+
 /// Every expected failure the built programs declare, per installed program:
 /// (`area/program`, case) -> (bug, description).
-fn declared(bins: &Path) -> Result<BTreeMap<(String, String), (String, String)>, String> {
+fn declared(bins: &Path) -> Result<BTreeMap<CaseKey, (String, String)>, String> {
     let catalog = crate::cases::catalog(bins)?;
     Ok(catalog
         .iter()
