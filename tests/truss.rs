@@ -333,11 +333,14 @@ fn sigint_detaches_an_attached_process() {
     target.wait().expect("reap target");
 }
 
+/// SIGINT to truss (not from a terminal) while it traces a command it started: as with
+/// strace, the command gets the signal, truss waits for it to end and returns its status
+/// (130: killed by SIGINT); nothing is left running, the table says how the command ended.
 #[test]
-fn sigint_detaches_a_launched_command() {
+fn sigint_is_passed_on_to_a_launched_command() {
     let (dir, bin) = threaded();
     let file = dir.path().join("table");
-    let t = truss()
+    let mut t = truss()
         .args(["truss", "-o"])
         .arg(&file)
         .arg("--")
@@ -347,15 +350,84 @@ fn sigint_detaches_a_launched_command() {
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn truss");
-    let table = interrupt_and_collect(t, &file);
+    std::thread::sleep(Duration::from_millis(300));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(t.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .expect("SIGINT to truss");
+    wait_until("truss exits after SIGINT", || {
+        t.try_wait().expect("try_wait").is_some()
+    });
+    let st = t.wait().expect("wait truss");
+    let table = std::fs::read_to_string(&file).expect("read the table");
+    assert_eq!(st.code(), Some(130), "the command's status\n{table}");
     let head = table.lines().next().unwrap();
+    assert!(head.ends_with("killed by SIGINT"), "\n{table}");
     let pid: u32 = head
         .split_whitespace()
         .nth(3)
         .and_then(|w| w.parse().ok())
         .unwrap_or_else(|| panic!("no pid in {head:?}"));
     let _guard = KillOnDrop(pid);
-    assert_detached(pid, &table);
+    wait_until("the command is gone", || {
+        let s = state(pid);
+        s.is_empty() || s == "Z"
+    });
+}
+
+/// The rows come sorted by time, the most first (strace -c), or as -S says; truss's own
+/// search of PATH is not counted (one execve, no error).
+#[test]
+fn rows_sorted_and_path_search_not_counted() {
+    let (out, table) = run(&[], &["ls", "/"]);
+    assert!(out.status.success(), "{table}");
+    let execve = row(&table, "execve").unwrap_or_else(|| panic!("no execve row\n{table}"));
+    assert_eq!((execve.calls, execve.errors), (1, 0), "\n{table}");
+    let column = |table: &str, i: usize| -> Vec<String> {
+        table
+            .lines()
+            .skip(2)
+            .take_while(|l| !l.starts_with("total"))
+            .map(|l| l.split_whitespace().nth(i).unwrap().to_string())
+            .collect()
+    };
+    let secs: Vec<f64> = column(&table, 1)
+        .iter()
+        .map(|s| s.parse().unwrap())
+        .collect();
+    assert!(secs.windows(2).all(|w| w[0] >= w[1]), "by time\n{table}");
+    let (_, table) = run(&["-S", "calls"], &["ls", "/"]);
+    let calls: Vec<u64> = column(&table, 2)
+        .iter()
+        .map(|s| s.parse().unwrap())
+        .collect();
+    assert!(calls.windows(2).all(|w| w[0] >= w[1]), "by calls\n{table}");
+    let (_, table) = run(&["-c", "-S", "name"], &["ls", "/"]);
+    let names = column(&table, 0);
+    let mut sorted = names.clone();
+    sorted.sort();
+    assert_eq!(names, sorted, "by name\n{table}");
+}
+
+/// A command that cannot run: the shell's status and the reason, and no table; `-o` that
+/// cannot be written fails before the command runs.
+#[test]
+fn command_that_cannot_run() {
+    let (out, err) = run(&[], &["no-such-command-anywhere"]);
+    assert_eq!(out.status.code(), Some(127), "{err}");
+    assert!(
+        err.contains("No such file or directory") && !err.contains("syscall"),
+        "{err}"
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let marker = dir.path().join("ran");
+    let (out, err) = run(
+        &["-o", "/nonexistent/dir/out"],
+        &["/bin/sh", "-c", &format!("touch {}", marker.display())],
+    );
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(!marker.exists(), "the command ran although -o failed");
 }
 
 /// `-p` on a process stopped by SIGSTOP: truss attaches and leaves it stopped (a group stop is

@@ -44,7 +44,9 @@ impl Spec {
                 }
                 Some(("duration", v)) => {
                     let secs: f64 = v.parse().map_err(|_| format!("bad duration={v}"))?;
-                    spec.duration = Some(Duration::from_secs_f64(secs.max(0.0)));
+                    spec.duration = Some(Duration::try_from_secs_f64(secs).map_err(|_| {
+                        format!("bad duration={v}: not a finite, non-negative number of seconds")
+                    })?);
                 }
                 Some(("counter", v)) => spec.counter = Some(v.to_string()),
                 None if item == "until_fail" => spec.until_fail = true,
@@ -289,5 +291,8 @@ mod tests {
         assert_eq!(s.counter.as_deref(), Some("/tmp/c"));
         assert!(Spec::parse("bogus").is_err());
         assert!(Spec::parse("n=x").is_err());
+        for d in ["inf", "nan", "-1", "1e300"] {
+            assert!(Spec::parse(&format!("duration={d}")).is_err(), "{d}");
+        }
     }
 }

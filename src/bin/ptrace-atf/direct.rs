@@ -100,24 +100,56 @@ fn run_isolated(
                 _ => Termination::Exited(-1),
             };
         }
-        if start.elapsed() >= timeout {
+        let interrupted = crate::signals::caught().is_some();
+        if interrupted || start.elapsed() >= timeout {
+            // SAFETY: kill(2) of the child's process group (its own session) and the child.
             unsafe {
                 libc::kill(-pid, libc::SIGKILL);
                 libc::kill(pid, libc::SIGKILL);
             }
             let _ = child.wait();
+            if interrupted {
+                return Err("interrupted".into());
+            }
             break Termination::TimedOut;
         }
         std::thread::sleep(nap);
         nap = (nap * 2).min(Duration::from_millis(10));
     };
     // Like kyua: whatever is left in the process group dies with the body.
+    // SAFETY: kill(2) of the (former) child's process group.
     unsafe { libc::kill(-pid, libc::SIGKILL) };
     Ok(end)
 }
 
+/// Bytes in a `require.memory` value (`512m`, `1G`, `1024`), as kyua reads it.
+fn memory_bytes(v: &str) -> Option<u64> {
+    let v = v.trim();
+    let (num, mult) = match v.chars().last()?.to_ascii_lowercase() {
+        'k' => (&v[..v.len() - 1], 1u64 << 10),
+        'm' => (&v[..v.len() - 1], 1 << 20),
+        'g' => (&v[..v.len() - 1], 1 << 30),
+        't' => (&v[..v.len() - 1], 1 << 40),
+        _ => (v, 1),
+    };
+    let n: f64 = num.parse().ok()?;
+    (n.is_finite() && n >= 0.0).then_some((n * mult as f64) as u64)
+}
+
+/// Physical memory in bytes.
+fn physical_memory() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let (pages, size) = unsafe {
+        (
+            libc::sysconf(libc::_SC_PHYS_PAGES),
+            libc::sysconf(libc::_SC_PAGESIZE),
+        )
+    };
+    (pages.max(0) as u64).saturating_mul(size.max(0) as u64)
+}
+
 /// kyua's requirement checks, in its order; `Some(reason)` skips the case.
-fn unmet_requirement(case: &Listed, s: &Settings) -> Option<String> {
+pub(crate) fn unmet_requirement(case: &Listed, s: &Settings) -> Option<String> {
     for c in case.words("require.config") {
         let key = if c == "unprivileged_user" {
             "unprivileged-user".to_string()
@@ -147,13 +179,21 @@ fn unmet_requirement(case: &Listed, s: &Settings) -> Option<String> {
             std::env::consts::ARCH
         ));
     }
-    let root = unsafe { libc::geteuid() } == 0;
+    let root = crate::is_root();
     match case.get("require.user") {
         Some("root") if !root => return Some("Requires root privileges".into()),
         Some("unprivileged") if root && s.unprivileged.is_none() => {
             return Some("Requires an unprivileged user but the unprivileged-user configuration variable is not defined".into());
         }
         _ => {}
+    }
+    if let Some(need) = case.get("require.memory").and_then(memory_bytes) {
+        let have = physical_memory();
+        if have > 0 && have < need {
+            return Some(format!(
+                "Requires {need} bytes of physical memory but only {have} available"
+            ));
+        }
     }
     for f in case.words("require.files") {
         if !Path::new(&f).exists() {
@@ -202,11 +242,8 @@ fn run_case(exe: &Path, id: &str, case: &Listed, s: &Settings) -> TestResult {
         return TestResult::Broken("cannot create a work directory".into());
     }
     if let Some((uid, gid)) = user {
-        let c = std::ffi::CString::new(work.as_os_str().as_encoded_bytes()).unwrap_or_default();
-        unsafe { libc::chown(c.as_ptr(), uid, gid) };
-        let c = std::ffi::CString::new(control.path().as_os_str().as_encoded_bytes())
-            .unwrap_or_default();
-        unsafe { libc::chown(c.as_ptr(), uid, gid) };
+        let _ = std::os::unix::fs::chown(&work, Some(uid), Some(gid));
+        let _ = std::os::unix::fs::chown(control.path(), Some(uid), Some(gid));
     }
     let resfile = control.path().join("result.atf");
     let mut args = vflags(s);
@@ -278,18 +315,15 @@ fn list_program(exe: &Path, s: &Settings) -> Result<Vec<Listed>, String> {
     Ok(cases)
 }
 
-/// Whether `filter` (kyua syntax: `dir`, `dir/prog` or `dir/prog:case`) selects a case.
-fn selected(filters: &[String], prog: &str, case: &str) -> bool {
-    filters.is_empty()
-        || filters.iter().any(|f| match f.split_once(':') {
-            Some((p, c)) => p == prog && c == case,
-            None => f == prog || prog.starts_with(&format!("{}/", f.trim_end_matches('/'))),
-        })
-}
-
-/// Runs every selected case of the installed `programs` under `tree`; prints a line per
-/// case as kyua does and returns the outcomes.
-pub fn run(tree: &Path, programs: &[String], filters: &[String], s: &Settings) -> Vec<Outcome> {
+/// Runs the cases named in `ids` (`area/program:case`) of the installed `programs` under
+/// `tree`; prints a line per case as kyua does and returns the outcomes. An interrupt
+/// (see `signals`) kills the running cases and starts no more.
+pub fn run(
+    tree: &Path,
+    programs: &[String],
+    ids: &std::collections::HashSet<String>,
+    s: &Settings,
+) -> Vec<Outcome> {
     let mut work: Vec<(PathBuf, String, Listed)> = Vec::new();
     let mut outcomes = Vec::new();
     for prog in programs {
@@ -297,15 +331,16 @@ pub fn run(tree: &Path, programs: &[String], filters: &[String], s: &Settings) -
         match list_program(&exe, s) {
             Ok(cases) => {
                 for c in cases {
-                    if selected(filters, prog, &c.ident) {
+                    if ids.contains(&format!("{prog}:{}", c.ident)) {
                         work.push((exe.clone(), format!("{prog}:{}", c.ident), c));
                     }
                 }
             }
             Err(msg) => {
-                if selected(filters, prog, "__test_cases_list__") {
+                let prefix = format!("{prog}:");
+                if ids.iter().any(|i| i.starts_with(&prefix)) {
                     let id = format!("{prog}:__test_cases_list__");
-                    println!("{id}  ->  broken: {msg}  [0.000s]");
+                    crate::signals::say(&format!("{id}  ->  broken: {msg}  [0.000s]"));
                     outcomes.push(Outcome {
                         id,
                         result: TestResult::Broken(msg),
@@ -320,13 +355,16 @@ pub fn run(tree: &Path, programs: &[String], filters: &[String], s: &Settings) -
     std::thread::scope(|scope| {
         for _ in 0..s.jobs.max(1) {
             scope.spawn(|| {
-                loop {
+                while crate::signals::caught().is_none() {
                     let next = queue.lock().unwrap_or_else(|p| p.into_inner()).next();
                     let Some((exe, id, case)) = next else { break };
                     let start = Instant::now();
                     let result = run_case(&exe, &id, &case, s);
+                    if crate::signals::caught().is_some() {
+                        break;
+                    }
                     let secs = start.elapsed().as_secs_f64();
-                    println!("{id}  ->  {result}  [{secs:.3}s]");
+                    crate::signals::say(&format!("{id}  ->  {result}  [{secs:.3}s]"));
                     done.lock()
                         .unwrap_or_else(|p| p.into_inner())
                         .push(Outcome { id, result, secs });

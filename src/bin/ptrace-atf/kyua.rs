@@ -1,9 +1,11 @@
 //! Running the installed tree under kyua, and finding kyua.
 
+use crate::signals;
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::mpsc::RecvTimeoutError;
+use std::time::{Duration, Instant};
 
 pub use ptrace_atf::kyua::find;
 
@@ -47,19 +49,54 @@ pub fn test(
     let mut child = cmd
         .spawn()
         .map_err(|e| format!("cannot run {}: {e}", kyua.display()))?;
+    let pid = child.id() as i32;
+    // kyua ends its running cases itself on SIGINT/SIGTERM/SIGHUP: pass ours on.
+    signals::forward(pid, 0);
     let mut database = None;
-    if let Some(out) = child.stdout.take() {
-        for line in BufReader::new(out).lines().map_while(Result::ok) {
-            println!("{line}");
-            if let Some(db) = line.strip_prefix("Results saved to ") {
-                database = Some(db.trim().to_string());
+    let lines = signals::lines(child.stdout.take().expect("piped"));
+    let mut stop_sent: Option<Instant> = None;
+    let status = loop {
+        match lines.recv_timeout(Duration::from_millis(100)) {
+            Ok(line) => {
+                if let Some(db) = line.strip_prefix("Results saved to ") {
+                    database = Some(db.trim().to_string());
+                }
+                signals::say(&line);
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => {
+                // kyua closed its output: it is ending.
+                break child.wait().map_err(|e| format!("waiting for kyua: {e}"))?;
             }
         }
-    }
-    let status = child
-        .wait()
-        .map_err(|e| format!("waiting for kyua: {e}"))?
-        .code()
-        .unwrap_or(-1);
-    Ok(Run { status, database })
+        if let Some(st) = child
+            .try_wait()
+            .map_err(|e| format!("waiting for kyua: {e}"))?
+        {
+            // Lines still in the pipe are kyua's last words.
+            while let Ok(line) = lines.recv_timeout(Duration::from_millis(50)) {
+                signals::say(&line);
+            }
+            break st;
+        }
+        match (signals::caught(), stop_sent) {
+            (Some(sig), None) => {
+                if sig == libc::SIGPIPE {
+                    // SAFETY: kill(2) of our own child.
+                    unsafe { libc::kill(pid, libc::SIGTERM) };
+                }
+                stop_sent = Some(Instant::now());
+            }
+            (Some(_), Some(t)) if t.elapsed() > Duration::from_secs(10) => {
+                // kyua did not end its cases in time: the command's sweep ends them.
+                let _ = child.kill();
+            }
+            _ => {}
+        }
+    };
+    signals::forward_none();
+    Ok(Run {
+        status: status.code().unwrap_or(-1),
+        database,
+    })
 }

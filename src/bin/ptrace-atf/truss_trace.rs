@@ -5,9 +5,14 @@
 //! tracee can be stopped with PTRACE_INTERRUPT for a clean detach. Waiting is race-free with
 //! SIGINT: SIGCHLD and the stop signals are blocked, the loop drains reports with WNOHANG and
 //! sleeps in sigsuspend(2), which atomically unblocks them.
+//!
+//! An interrupt (SIGINT, SIGTERM, SIGHUP) of a `-p` trace detaches. Of a command truss
+//! started, it is what strace users expect: the signal is passed on to every traced process
+//! (unless it came from the terminal, which sent it to the whole foreground process group
+//! already) and tracing goes on until they end; a second interrupt kills them.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
@@ -15,11 +20,23 @@ use nix::unistd::Pid;
 use ptrace_atf::trace::syscall_account::{self, SyscallAccount, SyscallStop};
 use ptrace_atf::trace::{Options, PtraceEvent, Status, Waiter, WaiterKind, proc, sys};
 
-/// Set by SIGINT/SIGTERM/SIGHUP: detach and report.
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+/// Interrupts (SIGINT/SIGTERM/SIGHUP) received so far.
+static INTERRUPTS: AtomicUsize = AtomicUsize::new(0);
+/// The last interrupt's signal.
+static LAST_SIGNAL: AtomicI32 = AtomicI32::new(0);
+/// Whether the last interrupt came from the terminal (it reached the tracees too).
+static FROM_TTY: AtomicBool = AtomicBool::new(false);
 
-extern "C" fn on_interrupt(_sig: i32) {
-    INTERRUPTED.store(true, Ordering::SeqCst);
+extern "C" fn on_interrupt(sig: i32, info: *mut libc::siginfo_t, _: *mut libc::c_void) {
+    // SAFETY: the kernel passes a valid siginfo to an SA_SIGINFO handler.
+    let tty = !info.is_null() && unsafe { (*info).si_code } == libc::SI_KERNEL;
+    FROM_TTY.store(tty, Ordering::SeqCst);
+    LAST_SIGNAL.store(sig, Ordering::SeqCst);
+    INTERRUPTS.fetch_add(1, Ordering::SeqCst);
+}
+
+fn interrupted() -> bool {
+    INTERRUPTS.load(Ordering::SeqCst) > 0
 }
 
 extern "C" fn on_child(_sig: i32) {}
@@ -33,13 +50,17 @@ fn install_signals() -> libc::sigset_t {
     unsafe {
         let mut block: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut block);
+        type Handler = extern "C" fn(i32, *mut libc::siginfo_t, *mut libc::c_void);
         for (sig, h) in STOP_SIGNALS
             .iter()
-            .map(|&s| (s, on_interrupt as extern "C" fn(i32)))
-            .chain([(libc::SIGCHLD, on_child as extern "C" fn(i32))])
+            .map(|&s| (s, on_interrupt as Handler as usize))
+            .chain([(libc::SIGCHLD, on_child as extern "C" fn(i32) as usize)])
         {
             let mut sa: libc::sigaction = std::mem::zeroed();
-            sa.sa_sigaction = h as usize;
+            sa.sa_sigaction = h;
+            if sig != libc::SIGCHLD {
+                sa.sa_flags = libc::SA_SIGINFO;
+            }
             libc::sigemptyset(&mut sa.sa_mask);
             libc::sigaction(sig, &sa, std::ptr::null_mut());
             libc::sigaddset(&mut block, sig);
@@ -77,6 +98,10 @@ pub struct Tracer {
     pub detached: bool,
     /// Whether the launched command's SIGSTOP is still to come.
     launch_stop: bool,
+    /// Whether truss started the command (an interrupt is passed on, not a detach).
+    launched: bool,
+    /// Interrupts acted on so far.
+    interrupts_handled: usize,
     wait_mask: libc::sigset_t,
 }
 
@@ -103,6 +128,8 @@ impl Tracer {
             main_status: None,
             detached: false,
             launch_stop: false,
+            launched: exit_kill,
+            interrupts_handled: 0,
             wait_mask: install_signals(),
         }
     }
@@ -166,10 +193,39 @@ impl Tracer {
         let _ = sys::syscall(tid, sig);
     }
 
-    /// The next report, waiting in sigsuspend; None once interrupted or when nothing is left.
+    /// Acts on a new interrupt of a launched command: the first is passed on to every traced
+    /// process (unless the terminal sent it to them already), a later one kills them.
+    fn on_interrupts(&mut self) {
+        let n = INTERRUPTS.load(Ordering::SeqCst);
+        if n == self.interrupts_handled {
+            return;
+        }
+        let first = self.interrupts_handled == 0;
+        self.interrupts_handled = n;
+        let sig = if first && n == 1 {
+            if FROM_TTY.load(Ordering::SeqCst) {
+                return;
+            }
+            LAST_SIGNAL.load(Ordering::SeqCst)
+        } else {
+            libc::SIGKILL
+        };
+        for &tid in &self.tracees {
+            // SAFETY: kill(2) of a process we trace (a thread's id names its process).
+            unsafe { libc::kill(tid.as_raw(), sig) };
+        }
+    }
+
+    /// The next report, waiting in sigsuspend; None once interrupted (`-p`) or when nothing
+    /// is left.
     fn next(&mut self) -> Option<(Pid, Status)> {
         loop {
-            if INTERRUPTED.load(Ordering::SeqCst) || self.tracees.is_empty() {
+            if self.launched {
+                self.on_interrupts();
+            } else if interrupted() {
+                return None;
+            }
+            if self.tracees.is_empty() {
                 return None;
             }
             match self.waiter.wait_any_once(true) {
@@ -193,7 +249,7 @@ impl Tracer {
         while let Some((tid, status)) = self.next() {
             self.handle(tid, status);
         }
-        if INTERRUPTED.load(Ordering::SeqCst) && !self.tracees.is_empty() {
+        if !self.launched && interrupted() && !self.tracees.is_empty() {
             self.detach_all();
         }
     }

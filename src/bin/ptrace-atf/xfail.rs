@@ -5,12 +5,28 @@
 use ptrace_atf::kyua::{BUGS_SQL, RESULTS_SQL, db_exec};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode};
+use std::process::ExitCode;
+
+/// Exit statuses of `ptrace-atf xfail`.
+pub const XFAIL_EXIT_CODES: &str = "\
+Exit status:
+  0  no expected failure needs a look (each still fails as expected, was skipped or was not
+     run in the database read), or no database to read
+  1  an expected failure now passes, failed in another way, or a case expects a failure
+     without an X-bug reference
+  2  usage error (bad option; a --results-file that does not exist)
+  3  the test programs are missing
+  4  kyua could not read the database (kyua is needed for that)
+
+Without --results-file, the database read is that of the last whole-suite run of
+`ptrace-atf test` (under kyua, in BIN_DIR/ptrace-atf-tests): a run of some cases only never
+takes its place; pass its database with --results-file to read it.";
 
 /// Options of `ptrace-atf xfail`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// A kyua results database (default: the latest run of `ptrace-atf test`).
+    /// A kyua results database (default: that of the last whole-suite run of
+    /// `ptrace-atf test`).
     #[arg(long, value_name = "FILE")]
     pub results_file: Option<PathBuf>,
 }
@@ -22,6 +38,7 @@ pub enum Fate {
     NowPasses,
     OtherFailure,
     Skipped,
+    NotRun,
     Undeclared,
 }
 
@@ -32,6 +49,7 @@ impl Fate {
             Fate::NowPasses => "NOW PASS: re-examine the bug, then drop the expectation",
             Fate::OtherFailure => "failed in another way",
             Fate::Skipped => "skipped",
+            Fate::NotRun => "not run (not in this database)",
             Fate::Undeclared => "expected failures without an X-bug reference",
         }
     }
@@ -52,72 +70,103 @@ pub fn classify(declared: bool, result_type: &str, reason: &str) -> Option<Fate>
     }
 }
 
-/// kyua's store id for a Kyuafile directory: the absolute path with `/` as `_`.
-fn store_prefix(tree: &Path) -> String {
-    let abs = tree.display().to_string();
-    format!("results.{}.", abs.trim_start_matches('/').replace('/', "_"))
+/// The database of the last whole-suite run of `ptrace-atf test` in its default tree.
+fn last_full_run(bins: &Path) -> Option<PathBuf> {
+    let record = bins.join("ptrace-atf-tests").join(crate::LAST_FULL_RUN);
+    let text = std::fs::read_to_string(record).ok()?;
+    let db = PathBuf::from(text.trim());
+    db.is_file().then_some(db)
 }
 
-/// The newest results database of the tree `ptrace-atf test` installs.
-fn latest_db(bins: &Path) -> Option<PathBuf> {
-    let home = std::env::var("HOME").ok()?;
-    let store = Path::new(&home).join(".kyua/store");
-    let prefix = store_prefix(&bins.join("ptrace-atf-tests"));
-    std::fs::read_dir(&store)
-        .ok()?
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with(&prefix) && n.ends_with(".db"))
+/// A file's modification time as `YYYY-MM-DD HH:MM UTC`.
+fn modified(path: &Path) -> String {
+    let Ok(secs) = std::fs::metadata(path).and_then(|m| m.modified()).map(|t| {
+        t.duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs() as i64
+    }) else {
+        return "date unknown".into();
+    };
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
+        rem / 3600,
+        rem % 3600 / 60
+    )
+}
+
+/// A case by its program (`area/program`) and name.
+type CaseKey = (String, String);
+
+/// Every expected failure the built programs declare, per installed program:
+/// (`area/program`, case) -> (bug, description).
+fn declared(bins: &Path) -> Result<BTreeMap<CaseKey, (String, String)>, String> {
+    let catalog = crate::cases::catalog(bins)?;
+    Ok(catalog
+        .iter()
+        .filter_map(|c| {
+            let bug = c.listed.get("X-bug")?;
+            Some((
+                (c.program_path(), c.listed.ident.clone()),
+                (
+                    bug.to_string(),
+                    c.listed.get("descr").unwrap_or("").to_string(),
+                ),
+            ))
         })
-        .max()
+        .collect())
 }
 
-/// Prints the declared expected failures of the built programs.
-fn print_declared(bins: &Path) {
+/// Runs the command; see `XFAIL_EXIT_CODES`.
+pub fn run(args: Args, bins: &Path) -> ExitCode {
+    // A closed stdout (`| head`) ends the command quietly.
+    // SAFETY: restores the default action of SIGPIPE (Rust starts with it ignored).
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    if let Some(f) = &args.results_file
+        && !f.is_file()
+    {
+        return crate::fail(
+            2,
+            &format!("--results-file {}: no such results database", f.display()),
+        );
+    }
+    let declared = match declared(bins) {
+        Ok(d) => d,
+        Err(e) => return crate::fail(3, &e),
+    };
     println!("Expected failures declared by the suite (X-bug):");
-    let mut any = false;
-    for a in ptrace_atf::suite::AREAS {
-        let Ok(out) = Command::new(bins.join(a.program)).arg("-l").output() else {
-            continue;
-        };
-        let Ok(cases) = ptrace_atf::atf::listing::parse(&String::from_utf8_lossy(&out.stdout))
-        else {
-            continue;
-        };
-        for c in cases.iter().filter(|c| c.get("X-bug").is_some()) {
-            any = true;
-            println!(
-                "  {}:{}  bug: {}\n      {}",
-                a.program,
-                c.ident,
-                c.get("X-bug").unwrap_or(""),
-                c.get("descr").unwrap_or("")
-            );
+    let mut shown = std::collections::BTreeSet::new();
+    for ((prog, case), (bug, descr)) in &declared {
+        let base = ptrace_atf::suite::base_program(prog.rsplit('/').next().unwrap_or(prog));
+        if shown.insert((base.to_string(), case.clone())) {
+            println!("  {base}:{case} (under every waiter)  bug: {bug}\n      {descr}");
         }
     }
-    if !any {
+    if declared.is_empty() {
         println!("  (none)");
     }
-}
-
-/// Runs the command: 0 when no expected failure needs attention, 1 otherwise.
-pub fn run(args: Args, bins: &Path) -> ExitCode {
-    print_declared(bins);
-    let db = match args.results_file.or_else(|| latest_db(bins)) {
-        Some(db) => db,
-        None => {
-            println!(
-                "\nNo kyua results found for this suite: run `ptrace-atf test` first, or pass --results-file."
-            );
-            return ExitCode::SUCCESS;
-        }
+    let (db, how) = match args.results_file {
+        Some(db) => (db, "given with --results-file"),
+        None => match last_full_run(bins) {
+            Some(db) => (db, "the last whole-suite run of `ptrace-atf test`"),
+            None => {
+                println!(
+                    "\nNo whole-suite run of `ptrace-atf test` recorded (a run of some cases is never read by default): run `ptrace-atf test`, or pass --results-file."
+                );
+                return ExitCode::SUCCESS;
+            }
+        },
     };
-    if !db.is_file() {
-        return crate::fail(3, &format!("no results database at {}", db.display()));
-    }
     let Some(kyua) = crate::kyua::find() else {
         return crate::fail(
             4,
@@ -128,7 +177,7 @@ pub fn run(args: Args, bins: &Path) -> ExitCode {
         Ok(r) => r,
         Err(e) => return crate::fail(4, &e),
     };
-    let bugs: BTreeMap<(String, String), String> = match db_exec(&kyua, &db, BUGS_SQL) {
+    let mut bugs: BTreeMap<(String, String), String> = match db_exec(&kyua, &db, BUGS_SQL) {
         Ok(r) => r
             .into_iter()
             .filter(|r| r.len() >= 3)
@@ -136,7 +185,11 @@ pub fn run(args: Args, bins: &Path) -> ExitCode {
             .collect(),
         Err(e) => return crate::fail(4, &e),
     };
+    for (key, (bug, _)) in &declared {
+        bugs.entry(key.clone()).or_insert_with(|| bug.clone());
+    }
     let mut by_fate: BTreeMap<Fate, Vec<String>> = BTreeMap::new();
+    let mut seen = std::collections::BTreeSet::new();
     for r in rows.iter().filter(|r| r.len() >= 3) {
         let key = (r[0].clone(), r[1].clone());
         let reason = r.get(3).map(String::as_str).unwrap_or("");
@@ -147,10 +200,19 @@ pub fn run(args: Args, bins: &Path) -> ExitCode {
                 .or_default()
                 .push(format!("{}:{}  [{bug}]  {}: {reason}", r[0], r[1], r[2]));
         }
+        seen.insert(key);
     }
-    println!("\nIn {}:", db.display());
+    for ((prog, case), bug) in &bugs {
+        if !seen.contains(&(prog.clone(), case.clone())) {
+            by_fate
+                .entry(Fate::NotRun)
+                .or_default()
+                .push(format!("{prog}:{case}  [{bug}]"));
+        }
+    }
+    println!("\nIn {} ({how}, {}):", db.display(), modified(&db));
     if by_fate.is_empty() {
-        println!("  no case declares an expected failure");
+        println!("  no result of a case that expects a failure");
     }
     for (fate, cases) in &by_fate {
         println!("  {} ({}):", fate.title(), cases.len());
@@ -193,9 +255,5 @@ mod tests {
             Some(Fate::Undeclared)
         );
         assert_eq!(classify(false, "failed", "r"), None);
-        assert_eq!(
-            store_prefix(Path::new("/work/main/target/release/ptrace-atf-tests")),
-            "results.work_main_target_release_ptrace-atf-tests."
-        );
     }
 }
