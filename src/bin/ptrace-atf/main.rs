@@ -5,6 +5,7 @@ mod install;
 mod kyua;
 mod repro;
 mod truss;
+mod vm;
 mod xfail;
 
 use clap::{Parser, Subcommand};
@@ -18,7 +19,8 @@ Exit status:
   1  a test case failed or was broken, or a filter matched nothing
   2  usage error (bad option or argument)
   3  the test programs are missing or the tree cannot be installed
-  4  kyua could not run the suite (kyua's own error)";
+  4  kyua could not run the suite (kyua's own error)
+  5  vm: the guest kernel panicked or hung, or qemu failed, before the results came back";
 
 const TRUSS_EXIT_CODES: &str = "\
 Exit status:
@@ -68,6 +70,11 @@ enum Cmd {
     /// database which still fail as expected, which now pass and which failed otherwise.
     #[command(after_help = EXIT_CODES)]
     Xfail(xfail::Args),
+    /// Boot a kernel (a bzImage/vmlinuz or a linux-image-*.deb) under QEMU with an
+    /// initramfs of the suite, run the suite inside and bring the results back; several
+    /// --kernel (or --qemu-cpu) give a matrix.
+    #[command(after_help = vm::EXIT_CODES)]
+    Vm(vm::Args),
 }
 
 /// Options of `ptrace-atf test`.
@@ -275,5 +282,6 @@ fn main() -> ExitCode {
         Cmd::Loop(args) => repro::run(args, &bins),
         Cmd::Xfail(args) => xfail::run(args, &bins),
         Cmd::Test(args) => test(&bins, args),
+        Cmd::Vm(args) => vm::run(args, &bins),
     }
 }

@@ -1,0 +1,115 @@
+//! What the user sees while a guest runs: the runner's lines as they arrive on the
+//! channel, and a progress line (redrawn on a terminal, every 30 s otherwise).
+
+use super::channel::Tag;
+use super::qemu::Watcher;
+use super::results::{Counts, parse_line};
+use std::io::{IsTerminal, Write};
+use std::time::{Duration, Instant};
+
+pub struct Live {
+    name: String,
+    tty: bool,
+    /// Print every runner line (otherwise only lines that are not good case results).
+    all_lines: bool,
+    counts: Counts,
+    last_case: Option<String>,
+    began: bool,
+    shown: bool,
+    last_plain: Instant,
+}
+
+impl Live {
+    pub fn new(name: &str, all_lines: bool) -> Self {
+        Live {
+            name: name.to_string(),
+            tty: std::io::stderr().is_terminal(),
+            all_lines,
+            counts: Counts::default(),
+            last_case: None,
+            began: false,
+            shown: false,
+            last_plain: Instant::now(),
+        }
+    }
+
+    fn clear(&mut self) {
+        if self.tty && self.shown {
+            eprint!("\r\x1b[2K");
+            self.shown = false;
+        }
+    }
+
+    fn status(&self, elapsed: Duration) -> String {
+        let secs = elapsed.as_secs();
+        let mut s = format!(
+            "ptrace-atf vm: {} {}:{:02}: ",
+            self.name,
+            secs / 60,
+            secs % 60
+        );
+        if !self.began {
+            s.push_str("booting");
+        } else {
+            let c = &self.counts;
+            s.push_str(&format!(
+                "{} done ({} passed, {} skipped, {} xfail, {} failed, {} broken)",
+                c.total(),
+                c.passed,
+                c.skipped,
+                c.xfail,
+                c.failed,
+                c.broken
+            ));
+            if let Some(l) = &self.last_case {
+                s.push_str(&format!(", last {l}"));
+            }
+        }
+        s
+    }
+
+    /// Clears the progress line for good.
+    pub fn finish(&mut self) {
+        self.clear();
+        let _ = std::io::stderr().flush();
+    }
+}
+
+impl Watcher for Live {
+    fn channel_line(&mut self, line: &str) {
+        if line == Tag::Begin.text() {
+            self.began = true;
+            return;
+        }
+        let Some(text) = line
+            .strip_prefix(Tag::Line.text())
+            .map(|t| t.strip_prefix(' ').unwrap_or(t))
+        else {
+            return;
+        };
+        let result = parse_line(text);
+        if let Some(r) = &result {
+            self.counts.add(r.kind);
+            self.last_case = Some(r.id.clone());
+        }
+        if self.all_lines || result.is_none_or(|r| !r.kind.is_good()) {
+            self.clear();
+            println!("{text}");
+            let _ = std::io::stdout().flush();
+        }
+    }
+
+    fn tick(&mut self, elapsed: Duration) {
+        let s = self.status(elapsed);
+        if self.tty {
+            let width = 160;
+            let s: String = s.chars().take(width).collect();
+            eprint!("\r\x1b[2K{s}");
+            let _ = std::io::stderr().flush();
+            self.shown = true;
+        } else if self.last_plain.elapsed() >= Duration::from_secs(30) {
+            eprintln!("{s}");
+            self.last_plain = Instant::now();
+        }
+    }
+}
