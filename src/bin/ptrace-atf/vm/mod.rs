@@ -366,14 +366,40 @@ fn boot(ctx: &mut Ctx, k: &kernel::Kernel, cpu: &str) -> Outcome {
             ctx.kvm_works = Some(true);
         }
     }
-    let console_text =
-        String::from_utf8_lossy(&std::fs::read(dir.join("console.log")).unwrap_or_default())
-            .into_owned();
-    let report = channel::parse(&String::from_utf8_lossy(
-        &std::fs::read(dir.join("channel.txt")).unwrap_or_default(),
-    ));
+    let back = read_back(&dir);
+    Outcome {
+        kernel: k.clone(),
+        cpu: cpu.to_string(),
+        accel,
+        end,
+        status: back.status,
+        report: back.report,
+        results: back.results,
+        scan: back.scan,
+        db: back.db,
+        dir,
+        secs,
+    }
+}
+
+/// What a boot left in its directory, read back: the channel's report and results, the
+/// console's troubles, the results database (written beside them).
+struct Back {
+    report: channel::Report,
+    results: BTreeMap<String, CaseResult>,
+    scan: console::Scan,
+    /// The guest's exit status, when its report is complete.
+    status: Option<i32>,
+    db: Option<PathBuf>,
+}
+
+fn read_back(dir: &Path) -> Back {
+    let read = |name: &str| {
+        String::from_utf8_lossy(&std::fs::read(dir.join(name)).unwrap_or_default()).into_owned()
+    };
+    let report = channel::parse(&read("channel.txt"));
     let results = results::collect(report.lines.iter().map(String::as_str));
-    let scan = console::scan(&console_text);
+    let scan = console::scan(&read("console.log"));
     let status = if report.complete { report.status } else { None };
     let db = report
         .files
@@ -393,16 +419,10 @@ fn boot(ctx: &mut Ctx, k: &kernel::Kernel, cpu: &str) -> Outcome {
                 None
             }
         });
-    Outcome {
-        kernel: k.clone(),
-        cpu: cpu.to_string(),
-        accel,
-        end,
+    Back {
         report,
         results,
         scan,
-        dir,
-        secs,
         status,
         db,
     }
@@ -546,7 +566,7 @@ fn report(o: &Outcome) {
                         .find(|t| t.last_started == p.last_started && p.line - t.line <= 60)
                         .map(|t| t.line)
                         .unwrap_or(p.line);
-                    (p.line, (p.line - from + 5).min(80), 5)
+                    (p.line, (p.line - from + 5).min(80), 20)
                 }
                 None => (console_text.lines().count().saturating_sub(1), 30, 0),
             };
@@ -713,6 +733,57 @@ mod tests {
         assert_eq!(taint_letters(0), "");
         assert_eq!(taint_letters(1 << 7), "D");
         assert_eq!(taint_letters((1 << 7) | (1 << 9)), "DW");
+    }
+
+    /// A boot's directory as a real boot left it (6.12 cloud, kyua inside, one case):
+    /// read back without booting.
+    #[test]
+    fn results_come_back_from_a_captured_boot() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("channel.txt"),
+            include_str!("fixtures/channel-kyua-fork1.txt"),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("console.log"),
+            include_str!("fixtures/console-clean.txt"),
+        )
+        .unwrap();
+        let b = read_back(dir.path());
+        assert_eq!(b.status, Some(0));
+        assert_eq!(
+            b.report.kernel.as_deref(),
+            Some("6.12.117+deb12-cloud-amd64")
+        );
+        assert_eq!(b.report.tainted, Some(0));
+        let ids: Vec<&String> = b.results.keys().collect();
+        assert_eq!(ids, ["fork/t_fork_waitpid:fork1"]);
+        assert_eq!(results::Counts::of(b.results.values()).passed, 1);
+        assert!(b.scan.troubles.is_empty() && b.scan.panic.is_none());
+        assert_eq!(b.scan.starts.len(), 1);
+        let db = std::fs::read(b.db.expect("the results database")).unwrap();
+        assert!(db.starts_with(b"SQLite format 3\0"));
+    }
+
+    #[test]
+    fn a_boot_that_died_has_no_status_but_keeps_its_results() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("channel.txt"),
+            "@ptrace-atf-vm begin 1\n@line fork/t_fork_waitpid:fork1  ->  passed  [0.1s]\n@alive 12.0\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("console.log"),
+            include_str!("fixtures/console-panic.txt"),
+        )
+        .unwrap();
+        let b = read_back(dir.path());
+        assert_eq!(b.status, None);
+        assert_eq!(b.results.len(), 1);
+        assert!(b.scan.panic.is_some());
+        assert!(b.db.is_none());
     }
 
     #[test]

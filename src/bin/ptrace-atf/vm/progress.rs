@@ -87,6 +87,13 @@ impl Watcher for Live {
         else {
             return;
         };
+        // The guest's own paths mean nothing here; the host's are printed at the end.
+        if text.starts_with("Results saved to ")
+            || text.starts_with("ptrace-atf: results database: ")
+            || text.starts_with("ptrace-atf: read it with: ")
+        {
+            return;
+        }
         let result = parse_line(text);
         if let Some(r) = &result {
             self.counts.add(r.kind);
