@@ -90,7 +90,7 @@ pub struct Report {
 }
 
 /// Splits `record` into (tag, rest) when it starts with `tag` followed by a space or its end.
-fn field<'a>(record: &'a str, tag: Tag) -> Option<&'a str> {
+fn field(record: &str, tag: Tag) -> Option<&str> {
     let rest = record.strip_prefix(tag.text())?;
     if rest.is_empty() {
         Some("")

@@ -163,7 +163,7 @@ impl Image {
         }
         header(&mut w, 0, 0, 1, 0, (0, 0), "TRAILER!!!")?;
         // The kernel reads the archive in 512-byte blocks, as cpio writes it.
-        while w.n % 512 != 0 {
+        while !w.n.is_multiple_of(512) {
             w.write_all(&[0])?;
         }
         w.flush()?;
@@ -188,7 +188,7 @@ impl<W: Write> Write for Counting<W> {
 }
 
 fn pad<W: Write>(w: &mut Counting<W>) -> io::Result<()> {
-    while w.n % 4 != 0 {
+    while !w.n.is_multiple_of(4) {
         w.write_all(&[0])?;
     }
     Ok(())
