@@ -127,7 +127,6 @@ mount -t tmpfs -o mode=1777 tmpfs /tmp
 # The wrappers log each case's start, also when it runs as the unprivileged user.
 chmod a+w /dev/kmsg
 hostname ptrace-atf-vm
-ulimit -c 0
 stty -F {tty} 115200 raw -echo 2>/dev/null
 exec 3>{tty}
 ch() {{ echo "$*" >&3; }}

@@ -2,6 +2,8 @@
 //! channel, and a progress line (redrawn on a terminal, every 30 s otherwise).
 
 use super::channel::Tag;
+use super::console;
+use super::guest::START_MARK;
 use super::qemu::Watcher;
 use super::results::{Counts, parse_line};
 use std::io::{IsTerminal, Write};
@@ -16,6 +18,8 @@ pub struct Live {
     last_case: Option<String>,
     began: bool,
     shown: bool,
+    /// The case whose start the console showed last.
+    last_started: Option<String>,
     last_plain: Instant,
 }
 
@@ -29,6 +33,7 @@ impl Live {
             last_case: None,
             began: false,
             shown: false,
+            last_started: None,
             last_plain: Instant::now(),
         }
     }
@@ -76,9 +81,33 @@ impl Live {
 }
 
 impl Watcher for Live {
+    /// Kernel trouble is shown as it happens, with the case that had started last.
+    fn console_line(&mut self, line: &str) {
+        let msg = console::message(line);
+        if let Some(p) = msg.find(START_MARK) {
+            self.last_started = Some(msg[p + START_MARK.len()..].trim().to_string());
+        } else if console::is_trouble(msg) {
+            self.clear();
+            println!(
+                "ptrace-atf vm: kernel log: {msg} (last case started: {})",
+                self.last_started.as_deref().unwrap_or("none")
+            );
+        }
+    }
+
     fn channel_line(&mut self, line: &str) {
         if line == Tag::Begin.text() {
             self.began = true;
+            return;
+        }
+        if let Some(t) = line.strip_prefix(Tag::Tainted.text())
+            && let Ok(t) = t.trim().parse::<u64>()
+            && t != 0
+        {
+            self.clear();
+            println!(
+                "ptrace-atf vm: the kernel is tainted ({t}) before the suite starts: oopses and warnings may predate it"
+            );
             return;
         }
         let Some(text) = line
@@ -109,8 +138,7 @@ impl Watcher for Live {
     fn tick(&mut self, elapsed: Duration) {
         let s = self.status(elapsed);
         if self.tty {
-            let width = 160;
-            let s: String = s.chars().take(width).collect();
+            let s: String = s.chars().take(term_width().saturating_sub(1)).collect();
             eprint!("\r\x1b[2K{s}");
             let _ = std::io::stderr().flush();
             self.shown = true;
@@ -118,5 +146,23 @@ impl Watcher for Live {
             eprintln!("{s}");
             self.last_plain = Instant::now();
         }
+    }
+}
+
+/// The terminal's width (stderr), 80 when unknown.
+fn term_width() -> usize {
+    let mut ws = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes a winsize into the struct we pass; fd 2 may be anything,
+    // the call then fails and leaves it zeroed.
+    let ok = unsafe { libc::ioctl(2, libc::TIOCGWINSZ, &mut ws) } == 0;
+    if ok && ws.ws_col > 0 {
+        usize::from(ws.ws_col)
+    } else {
+        80
     }
 }
