@@ -2,7 +2,8 @@
 # The kernel matrix: Debian's 6.1 cloud, 6.12 cloud and 6.12 rt (PREEMPT_RT) kernels, each
 # booted under QEMU with `-cpu max` (5-level paging) and `-cpu max,la57=off`, the whole
 # suite (or FILTERS) run inside by `ptrace-atf vm`, which prints a table of result counts
-# per boot and the cases whose result differs. The output is kept in DIR/matrix-DATE.txt.
+# per boot and the cases whose result differs. The output is kept in
+# target/kernel-matrix-DATE.txt.
 #
 #   scripts/kernel-matrix.sh [-d DIR] [--bin-dir DIR] [-- VM-OPTIONS...] [FILTERS...]
 #
@@ -49,7 +50,7 @@ fi
 
 args=()
 for d in "${debs[@]}"; do args+=(--kernel "$d"); done
-out="$dir/matrix-$(date +%Y%m%d-%H%M%S).txt"
+out="target/kernel-matrix-$(date +%Y%m%d-%H%M%S).txt"
 echo "kernel-matrix: ${#debs[@]} kernels x 2 CPU models; output also in $out"
 set +e +o pipefail
 "$bins/ptrace-atf" vm "${args[@]}" --qemu-cpu max --qemu-cpu max,la57=off \
