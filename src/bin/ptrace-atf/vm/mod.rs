@@ -253,17 +253,21 @@ impl Outcome {
     }
 
     fn exit_code(&self) -> u8 {
-        match self.status {
-            None => 5,
-            Some(0) if self.bad() == 0 => 0,
-            Some(0 | 1) => 1,
-            Some(3) => 3,
-            Some(_) => 4,
-        }
+        exit_code(self.status, &self.results)
     }
+}
 
-    fn bad(&self) -> usize {
-        results::Counts::of(self.results.values()).bad()
+/// A boot's exit status from the guest's (`None`: no complete report) and its results.
+fn exit_code(status: Option<i32>, results: &BTreeMap<String, CaseResult>) -> u8 {
+    let bad = results::Counts::of(results.values()).bad();
+    match status {
+        None => 5,
+        // kyua warns and exits 0 when a filter matches nothing; `test` says 1.
+        Some(0) if results.is_empty() => 1,
+        Some(0) if bad == 0 => 0,
+        Some(0 | 1) => 1,
+        Some(3) => 3,
+        Some(_) => 4,
     }
 }
 
@@ -352,7 +356,7 @@ fn boot(ctx: &mut Ctx, k: &kernel::Kernel, cpu: &str) -> Outcome {
             channel::parse(&std::fs::read_to_string(dir.join("channel.txt")).unwrap_or_default())
                 .begun;
         let failed_early = !begun
-            && (matches!(end, End::KvmError(_)) || matches!(end, End::Exited(Some(c)) if c != 0));
+            && (matches!(end, End::KvmError(_)) || matches!(end, End::Exited(c) if c != Some(0)));
         if failed_early {
             let why = match &end {
                 End::KvmError(m) => m.clone(),
@@ -726,6 +730,21 @@ mod tests {
         assert!(parse_scale("2.5").is_ok());
         assert!(parse_scale("0").is_err());
         assert!(parse_scale("x").is_err());
+    }
+
+    #[test]
+    fn exit_codes_follow_test_and_a_dead_guest_is_5() {
+        let good = results::collect(["a/p:1  ->  passed  [0.1s]"]);
+        let bad = results::collect(["a/p:1  ->  broken: timed out  [0.1s]"]);
+        let none = BTreeMap::new();
+        assert_eq!(exit_code(Some(0), &good), 0);
+        assert_eq!(exit_code(Some(1), &bad), 1);
+        assert_eq!(exit_code(Some(0), &bad), 1);
+        assert_eq!(exit_code(Some(0), &none), 1);
+        assert_eq!(exit_code(Some(3), &none), 3);
+        assert_eq!(exit_code(Some(4), &good), 4);
+        assert_eq!(exit_code(Some(255), &good), 4);
+        assert_eq!(exit_code(None, &good), 5);
     }
 
     #[test]

@@ -20,6 +20,9 @@ pub struct Live {
     shown: bool,
     /// The case whose start the console showed last.
     last_started: Option<String>,
+    /// Console lines seen, and the line of the last trouble shown.
+    console_lines: usize,
+    last_trouble: Option<usize>,
     last_plain: Instant,
 }
 
@@ -34,6 +37,8 @@ impl Live {
             began: false,
             shown: false,
             last_started: None,
+            console_lines: 0,
+            last_trouble: None,
             last_plain: Instant::now(),
         }
     }
@@ -84,9 +89,20 @@ impl Watcher for Live {
     /// Kernel trouble is shown as it happens, with the case that had started last.
     fn console_line(&mut self, line: &str) {
         let msg = console::message(line);
+        self.console_lines += 1;
         if let Some(p) = msg.find(START_MARK) {
             self.last_started = Some(msg[p + START_MARK.len()..].trim().to_string());
+            self.last_trouble = None;
         } else if console::is_trouble(msg) {
+            // "BUG: ..." and the "Oops: ..." a few lines below are one report.
+            let same_report = msg.starts_with("Oops:")
+                && self
+                    .last_trouble
+                    .is_some_and(|l| self.console_lines - l <= 12);
+            self.last_trouble = Some(self.console_lines);
+            if same_report {
+                return;
+            }
             self.clear();
             println!(
                 "ptrace-atf vm: kernel log: {msg} (last case started: {})",
