@@ -23,7 +23,12 @@ pub struct Scan {
     pub troubles: Vec<Trouble>,
     /// (line index, case id) of every start line.
     pub starts: Vec<(usize, String)>,
+    /// The guest's init said the suite finished, with this status.
+    pub done_status: Option<i32>,
 }
+
+/// What init prints on the console when the suite has finished.
+pub const DONE_MARK: &str = "ptrace-atf-vm: done (status ";
 
 const TROUBLE: &[&str] = &[
     "BUG:",
@@ -36,6 +41,7 @@ const TROUBLE: &[&str] = &[
     "hard LOCKUP",
     "blocked for more than",
     "kernel BUG at",
+    "nobody cared",
 ];
 
 /// The message of a kernel-log line without its `[  123.456789] ` timestamp.
@@ -64,6 +70,10 @@ pub fn scan(text: &str) -> Scan {
     let mut in_report = false;
     for (i, line) in text.lines().enumerate() {
         let msg = message(line);
+        if let Some(rest) = msg.strip_prefix(DONE_MARK) {
+            s.done_status = rest.split(')').next().and_then(|n| n.parse().ok());
+            continue;
+        }
         if let Some(p) = msg.find(START_MARK) {
             s.starts
                 .push((i, msg[p + START_MARK.len()..].trim().to_string()));
@@ -178,6 +188,27 @@ mod tests {
         let s = scan(
             "[    1.0] Linux version 6.1\nptrace-atf-vm: done (status 0); powering off\n[    9.0] reboot: Power down\n",
         );
-        assert_eq!(s, Scan::default());
+        assert_eq!(
+            s,
+            Scan {
+                done_status: Some(0),
+                ..Scan::default()
+            }
+        );
+    }
+
+    /// The RT kernel under TCG once disabled the channel's interrupt while the results
+    /// database was on its way: the console says so, and that the suite had finished.
+    #[test]
+    fn a_lost_channel_interrupt_is_trouble() {
+        let s = scan(concat!(
+            "437/443 passed (6 failed)\n",
+            "[  101.760060] irq 3: nobody cared (try booting with the \"irqpoll\" option)\n",
+            "[  101.763601] Disabling IRQ #3\n",
+            "ptrace-atf-vm: done (status 1); powering off\n"
+        ));
+        assert_eq!(s.troubles.len(), 1);
+        assert!(s.troubles[0].text.starts_with("irq 3: nobody cared"));
+        assert_eq!(s.done_status, Some(1));
     }
 }
