@@ -8,6 +8,7 @@ mod kyua;
 mod repro;
 mod signals;
 mod truss;
+mod vm;
 mod xfail;
 
 use clap::{Parser, Subcommand};
@@ -24,6 +25,7 @@ Exit status:
      empty nor a ptrace-atf tree (checked before anything is run or written)
   3  the test programs are missing or the tree cannot be installed
   4  kyua could not run the suite (kyua's own error)
+  5  vm: the guest kernel panicked or hung, or qemu failed, before the results came back
   128+N  interrupted by signal N (130 Ctrl-C, 129 SIGHUP, 143 SIGTERM, 141 closed stdout):
      every process the command started has been ended
 
@@ -97,6 +99,11 @@ enum Cmd {
     /// which were not run; it names the database it read and its date.
     #[command(after_help = xfail::XFAIL_EXIT_CODES)]
     Xfail(xfail::Args),
+    /// Boot a kernel (a bzImage/vmlinuz or a linux-image-*.deb) under QEMU with an
+    /// initramfs of the suite, run the suite inside and bring the results back; several
+    /// --kernel (or --qemu-cpu) give a matrix.
+    #[command(after_help = vm::EXIT_CODES)]
+    Vm(vm::Args),
 }
 
 /// Options of `ptrace-atf list`.
@@ -436,6 +443,7 @@ fn main() -> ExitCode {
         Cmd::Loop(args) => repro::run(args, &bins),
         Cmd::Xfail(args) => xfail::run(args, &bins),
         Cmd::Test(args) => test(&bins, args),
+        Cmd::Vm(args) => vm::run(args, &bins),
     }
 }
 
