@@ -104,9 +104,17 @@ impl TestCase {
         self.custom("netbsd", name)
     }
 
-    /// `X-bug`: the bug an expected failure is tied to.
+    /// `X-bug`: the bug an expected failure is tied to (fixed in a later kernel, or to be
+    /// fixed).
     pub fn bug(self, reference: &str) -> Self {
         self.custom("bug", reference)
+    }
+
+    /// `X-deviation`: an expected failure that is no bug but a documented, deliberate
+    /// difference of the kernel from the standard the case asserts (POSIX, NetBSD), with the
+    /// reference that documents it (a kernel source line, its documentation, an LKML thread).
+    pub fn deviation(self, reference: &str) -> Self {
+        self.custom("deviation", reference)
     }
 
     /// The body.
