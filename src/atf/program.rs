@@ -315,8 +315,7 @@ impl Program {
             .body
             .as_ref()
             .expect("validated: every case has a body");
-        let outcome = panic::catch_unwind(AssertUnwindSafe(|| body(tc)))
-            .map_err(|payload| unwind_result(payload));
+        let outcome = panic::catch_unwind(AssertUnwindSafe(|| body(tc))).map_err(unwind_result);
         if let Some(w) = &watchdog {
             w.body_ended(outcome.as_ref().err());
         }
