@@ -99,7 +99,8 @@ impl TestCase {
         self
     }
 
-    /// `X-netbsd`: the NetBSD test case this one keeps the name and assertion of.
+    /// `X-netbsd`: the NetBSD test case this one keeps the name of, as `file:case`
+    /// (`t_ptrace_fork_wait.h:fork1`; `ptrace_atf::netbsd::id` gives it from the name).
     pub fn netbsd(self, name: &str) -> Self {
         self.custom("netbsd", name)
     }

@@ -279,7 +279,7 @@ pub fn cases() -> Vec<TestCase> {
                 .descr(&descr(v, unrelated))
                 .timeout(20);
             if v.op != Op::Kill {
-                tc = tc.netbsd(&name);
+                tc = tc.netbsd(&ptrace_atf::netbsd::id(&name));
             }
             let tc = require_spawn_prog(tc, v.how);
             out.push(if unrelated {

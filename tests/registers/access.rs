@@ -132,7 +132,7 @@ pub fn cases() -> Vec<TestCase> {
         .map(|a| {
             let mut t = TestCase::new(a.name).descr(a.descr).timeout(15);
             if a.netbsd {
-                t = t.netbsd(a.name);
+                t = t.netbsd(&ptrace_atf::netbsd::id(a.name));
             }
             t.body(move |tc| access(tc, a.aux))
         })

@@ -120,28 +120,28 @@ pub fn cases() -> Vec<TestCase> {
         TestCase::new("attach_pid0")
             .descr("PTRACE_ATTACH to pid 0 fails with ESRCH")
             .timeout(10)
-            .netbsd("attach_pid0")
+            .netbsd(&ptrace_atf::netbsd::id("attach_pid0"))
             .body(attach_pid0),
         TestCase::new("attach_pid1")
             .descr("An unprivileged PTRACE_ATTACH to init (pid 1) fails with EPERM")
             .timeout(10)
             .require_user(User::Unprivileged)
-            .netbsd("attach_pid1")
+            .netbsd(&ptrace_atf::netbsd::id("attach_pid1"))
             .body(attach_pid1),
         TestCase::new("attach_self")
             .descr("PTRACE_ATTACH to the caller's own process fails with EPERM")
             .timeout(10)
-            .netbsd("attach_self")
+            .netbsd(&ptrace_atf::netbsd::id("attach_self"))
             .body(attach_self),
         TestCase::new("traceme_twice")
             .descr("A second PTRACE_TRACEME in an already traced child fails with EPERM")
             .timeout(10)
-            .netbsd("traceme_twice")
+            .netbsd(&ptrace_atf::netbsd::id("traceme_twice"))
             .body(traceme_twice),
         TestCase::new("sigchld_nocldwait_traceme_raise1")
             .descr("A traced child of a parent whose SIGCHLD action has SA_NOCLDWAIT dies of raise(SIGKILL): POSIX says no zombie is left (wait fails with ECHILD)")
             .timeout(15)
-            .netbsd("t_ptrace_sigchld:traceme_raise1")
+            .netbsd(&ptrace_atf::netbsd::id("t_ptrace_sigchld.c:traceme_raise1"))
             .deviation(NOCLDWAIT_DEVIATION)
             .body(sigchld_nocldwait),
     ]

@@ -160,7 +160,7 @@ pub fn cases() -> Vec<TestCase> {
         TestCase::new("signal_mask_unrelated")
             .descr("Blocking SIGTRAP in the tracee does not hide a raised SIGINT from the tracer")
             .timeout(15)
-            .netbsd("signal_mask_unrelated")
+            .netbsd(&ptrace_atf::netbsd::id("signal_mask_unrelated"))
             .body(signal_mask_unrelated),
     );
     v

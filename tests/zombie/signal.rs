@@ -36,7 +36,7 @@ pub fn cases() -> Vec<TestCase> {
             TestCase::new(name)
                 .descr(&descr)
                 .timeout(15)
-                .netbsd(name)
+                .netbsd(&ptrace_atf::netbsd::id(name))
                 .body(move |tc| signal_zombie(tc, sig))
         })
         .collect();
@@ -44,7 +44,7 @@ pub fn cases() -> Vec<TestCase> {
         TestCase::new("race1")
             .descr("random signals at dying processes for `duration` seconds (default 5, as NetBSD): in /proc each appears at most once per scan and its state never goes back (alive, zombie, gone)")
             .timeout(30)
-            .netbsd("race1")
+            .netbsd(&ptrace_atf::netbsd::id("race1"))
             .body(race1),
     );
     out

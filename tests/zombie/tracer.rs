@@ -49,7 +49,7 @@ pub fn cases() -> Vec<TestCase> {
             TestCase::new(r.name)
                 .descr(r.descr)
                 .timeout(20)
-                .netbsd(r.name)
+                .netbsd(&ptrace_atf::netbsd::id(r.name))
                 .body(move |tc| tracer_reaps_first(tc, r))
         })
         .collect();
@@ -61,7 +61,7 @@ pub fn cases() -> Vec<TestCase> {
             TestCase::new(name)
                 .descr("a parent PTRACE_ATTACHes its own (running or stopped) child and sees the SIGSTOP stop (twice for a stopped child: group stop, then the queued SIGSTOP); the child runs on")
                 .timeout(15)
-                .netbsd(name)
+                .netbsd(&ptrace_atf::netbsd::id(name))
                 .body(move |tc| parent_attach(tc, stopped)),
         );
     }
@@ -73,7 +73,7 @@ pub fn cases() -> Vec<TestCase> {
             TestCase::new(name)
                 .descr("a child PTRACE_ATTACHes its (running or stopped) parent, sees its SIGSTOP stop and detaches; the parent runs on")
                 .timeout(15)
-                .netbsd(name)
+                .netbsd(&ptrace_atf::netbsd::id(name))
                 .body(move |tc| child_attach(tc, stopped)),
         );
     }
@@ -100,7 +100,7 @@ pub fn cases() -> Vec<TestCase> {
             TestCase::new(name)
                 .descr(&descr)
                 .timeout(15)
-                .netbsd(name)
+                .netbsd(&ptrace_atf::netbsd::id(name))
                 .body(move |tc| original_parent(tc, how)),
         );
     }
