@@ -320,7 +320,7 @@ fn render(rows: &[Row]) -> String {
     for st in STATUSES {
         let _ = write!(s, " {} |", count(None, st));
     }
-    s.push_str("\n");
+    s.push('\n');
     for f in &files {
         let _ = write!(
             s,
