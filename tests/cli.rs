@@ -399,7 +399,7 @@ fn one_name_everywhere() {
     ]);
     assert_eq!(code, 0, "{err}");
     assert!(
-        ours.contains("    custom.netbsd = fork1\n    description = "),
+        ours.contains("    custom.netbsd = t_ptrace_fork_wait.h:fork1\n    description = "),
         "{ours}"
     );
     let Some(kyua) = kyua() else { return };
