@@ -9,12 +9,62 @@ pub const RESULTS_SQL: &str = "SELECT tp.relative_path, tc.name, tr.result_type,
      FROM test_programs tp JOIN test_cases tc USING (test_program_id) \
      JOIN test_results tr USING (test_case_id)";
 
-/// Every case's program, name and X-bug value (set by the case or, as a default, by its
-/// Kyuafile entry).
-pub const BUGS_SQL: &str = "SELECT tp.relative_path, tc.name, m.property_value \
+/// Every case's program, name, kind of expected failure (`custom.bug` for X-bug,
+/// `custom.deviation` for X-deviation) and its reference (set by the case or, as a default,
+/// by its Kyuafile entry).
+pub const XFAIL_REFS_SQL: &str = "SELECT tp.relative_path, tc.name, m.property_name, m.property_value \
      FROM test_programs tp JOIN test_cases tc USING (test_program_id) \
      JOIN metadatas m ON m.metadata_id IN (tc.metadata_id, tp.metadata_id) \
-     WHERE m.property_name = 'custom.bug'";
+     WHERE m.property_name IN ('custom.bug', 'custom.deviation')";
+
+/// Why a case expects a failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum XfailKind {
+    /// `X-bug`: a kernel bug, fixed in a later kernel or to be fixed; the day the case
+    /// passes, the expectation goes.
+    Bug,
+    /// `X-deviation`: a documented, deliberate difference from the standard the case
+    /// asserts; it is not expected to change.
+    Deviation,
+}
+
+impl XfailKind {
+    /// The metadata property (`X-bug`, `X-deviation`) of each kind.
+    pub const ALL: [(XfailKind, &'static str); 2] = [
+        (XfailKind::Bug, "X-bug"),
+        (XfailKind::Deviation, "X-deviation"),
+    ];
+
+    /// The kind named by a kyua property (`custom.bug`) or a listed one (`X-bug`).
+    pub fn from_property(name: &str) -> Option<XfailKind> {
+        match name {
+            "custom.bug" | "X-bug" => Some(XfailKind::Bug),
+            "custom.deviation" | "X-deviation" => Some(XfailKind::Deviation),
+            _ => None,
+        }
+    }
+
+    /// The word printed before a reference.
+    pub fn word(self) -> &'static str {
+        match self {
+            XfailKind::Bug => "bug",
+            XfailKind::Deviation => "deviation",
+        }
+    }
+}
+
+/// The rows of `XFAIL_REFS_SQL` as (program, case) -> (kind, reference).
+pub fn xfail_refs(
+    rows: Vec<Vec<String>>,
+) -> std::collections::BTreeMap<(String, String), (XfailKind, String)> {
+    rows.into_iter()
+        .filter(|r| r.len() >= 4)
+        .filter_map(|r| {
+            let kind = XfailKind::from_property(&r[2])?;
+            Some(((r[0].clone(), r[1].clone()), (kind, r[3].clone())))
+        })
+        .collect()
+}
 
 /// kyua's path, if it is in PATH.
 pub fn find() -> Option<PathBuf> {

@@ -7,5 +7,6 @@
 pub mod atf;
 pub mod harness;
 pub mod kyua;
+pub mod netbsd;
 pub mod suite;
 pub mod trace;

@@ -1,9 +1,10 @@
 //! kyua end to end: install the suite into a temporary tree, run the real kyua over it,
 //! read the results back from kyua's database, and check every case's result is the one it
-//! declares (expected failures carry `X-bug`; nothing is broken or failed). Also checks every
+//! declares (expected failures carry `X-bug` or `X-deviation`; nothing is broken or failed). Also checks every
 //! program's listing with kyua's parser and the documented errors of bad invocations.
 
 use ptrace_atf::atf::listing;
+use ptrace_atf::kyua::XfailKind;
 use ptrace_atf::suite::{AREAS, WAITERS};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -68,14 +69,12 @@ fn whole_suite_under_kyua_gives_the_declared_results() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let rows = db_exec(&kyua, &db, ptrace_atf::kyua::RESULTS_SQL);
-    let bugs: BTreeMap<(String, String), String> = db_exec(&kyua, &db, ptrace_atf::kyua::BUGS_SQL)
-        .into_iter()
-        .map(|r| ((r[0].clone(), r[1].clone()), r[2].clone()))
-        .collect();
+    let xfails =
+        ptrace_atf::kyua::xfail_refs(db_exec(&kyua, &db, ptrace_atf::kyua::XFAIL_REFS_SQL));
     let mut bad = Vec::new();
     for r in &rows {
         let key = (r[0].clone(), r[1].clone());
-        let declared_xfail = bugs.contains_key(&key);
+        let declared_xfail = xfails.contains_key(&key);
         let ok = match r[2].as_str() {
             "passed" => !declared_xfail,
             // A skip names a missing capability, whether or not the case declares a bug.
@@ -102,7 +101,7 @@ fn whole_suite_under_kyua_gives_the_declared_results() {
         }
     }
     assert!(out.status.success(), "kyua test failed:\n{stdout}");
-    check_junit(&kyua, &db, &rows, &bugs);
+    check_junit(&kyua, &db, &rows, &xfails);
 }
 
 /// `kyua report-junit` of the real run parses as XML and carries every case, with the
@@ -111,7 +110,7 @@ fn check_junit(
     kyua: &Path,
     db: &Path,
     rows: &[Vec<String>],
-    bugs: &BTreeMap<(String, String), String>,
+    xfails: &BTreeMap<(String, String), (XfailKind, String)>,
 ) {
     let xml_path = db.with_extension("xml");
     let st = Command::new(kyua)
@@ -149,11 +148,14 @@ fn check_junit(
         text.contains("custom.netbsd = "),
         "X-netbsd metadata missing from JUnit"
     );
-    if !bugs.is_empty() {
-        assert!(
-            text.contains("custom.bug = "),
-            "X-bug metadata missing from JUnit"
-        );
+    for (kind, prop) in XfailKind::ALL {
+        if xfails.values().any(|(k, _)| *k == kind) {
+            let kyua_name = format!("custom.{} = ", kind.word());
+            assert!(
+                text.contains(&kyua_name),
+                "{prop} metadata missing from JUnit"
+            );
+        }
     }
 }
 

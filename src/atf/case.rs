@@ -99,14 +99,23 @@ impl TestCase {
         self
     }
 
-    /// `X-netbsd`: the NetBSD test case this one keeps the name and assertion of.
+    /// `X-netbsd`: the NetBSD test case this one keeps the name of, as `file:case`
+    /// (`t_ptrace_fork_wait.h:fork1`; `ptrace_atf::netbsd::id` gives it from the name).
     pub fn netbsd(self, name: &str) -> Self {
         self.custom("netbsd", name)
     }
 
-    /// `X-bug`: the bug an expected failure is tied to.
+    /// `X-bug`: the bug an expected failure is tied to (fixed in a later kernel, or to be
+    /// fixed).
     pub fn bug(self, reference: &str) -> Self {
         self.custom("bug", reference)
+    }
+
+    /// `X-deviation`: an expected failure that is no bug but a documented, deliberate
+    /// difference of the kernel from the standard the case asserts (POSIX, NetBSD), with the
+    /// reference that documents it (a kernel source line, its documentation, an LKML thread).
+    pub fn deviation(self, reference: &str) -> Self {
+        self.custom("deviation", reference)
     }
 
     /// The body.

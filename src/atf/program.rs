@@ -315,13 +315,16 @@ impl Program {
             .body
             .as_ref()
             .expect("validated: every case has a body");
-        let outcome = panic::catch_unwind(AssertUnwindSafe(|| body(tc)));
+        let outcome = panic::catch_unwind(AssertUnwindSafe(|| body(tc))).map_err(unwind_result);
+        if let Some(w) = &watchdog {
+            w.body_ended(outcome.as_ref().err());
+        }
         let teardown = self
             .teardown
             .as_ref()
             .map(|t| panic::catch_unwind(AssertUnwindSafe(|| t(tc))));
         let result = match outcome {
-            Err(payload) => unwind_result(payload),
+            Err(body_result) => body_result,
             Ok(()) => match teardown {
                 Some(Ok(Err(msg))) => state::fail_result(msg),
                 Some(Err(payload)) => unwind_result(payload),

@@ -52,7 +52,7 @@ pub fn cases() -> Vec<TestCase> {
             TestCase::new(a.name)
                 .descr(&descr)
                 .timeout(20)
-                .netbsd(a.name)
+                .netbsd(&ptrace_atf::netbsd::id(a.name))
                 .body(move |tc| alignment(tc, a))
         })
         .collect();
@@ -60,14 +60,14 @@ pub fn cases() -> Vec<TestCase> {
         TestCase::new("bytes_transfer_piod_read_auxv")
             .descr("/proc/PID/auxv of a stopped tracee is a non-empty, AT_NULL-terminated vector equal to its parent's")
             .timeout(15)
-            .netbsd("bytes_transfer_piod_read_auxv")
+            .netbsd(&ptrace_atf::netbsd::id("bytes_transfer_piod_read_auxv"))
             .body(|tc| auxv(tc, false)),
     );
     out.push(
         TestCase::new("bytes_transfer_alignment_piod_read_auxv")
             .descr("/proc/PID/auxv read 4 bytes at a time, until a read returns 0, gives the whole vector")
             .timeout(15)
-            .netbsd("bytes_transfer_alignment_piod_read_auxv")
+            .netbsd(&ptrace_atf::netbsd::id("bytes_transfer_alignment_piod_read_auxv"))
             .body(|tc| auxv(tc, true)),
     );
     out

@@ -110,7 +110,7 @@ pub fn cases() -> Vec<TestCase> {
             TestCase::new(e.name)
                 .descr(&descr)
                 .timeout(15)
-                .netbsd(e.name)
+                .netbsd(&ptrace_atf::netbsd::id(e.name))
                 .body(move |tc| eof(tc, e))
         })
         .collect();

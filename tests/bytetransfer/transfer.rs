@@ -99,7 +99,7 @@ fn case(name: &str, x: Xfer) -> TestCase {
     TestCase::new(name)
         .descr(&what)
         .timeout(15)
-        .netbsd(name)
+        .netbsd(&ptrace_atf::netbsd::id(name))
         .body(move |tc| scenario(tc, x))
 }
 

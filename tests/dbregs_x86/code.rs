@@ -156,7 +156,7 @@ pub fn cases() -> Vec<TestCase> {
                      B{slot}, RIP at the function); clearing it in DR7 lets the tracee run on"
                 ))
                 .timeout(15)
-                .netbsd(&name)
+                .netbsd(&ptrace_atf::netbsd::id(&name))
                 .body(move |tc| trap_code(tc, slot)),
         );
     }
@@ -169,7 +169,7 @@ pub fn cases() -> Vec<TestCase> {
                      clear, and its write to the watched word does not trap"
                 ))
                 .timeout(15)
-                .netbsd(&name)
+                .netbsd(&ptrace_atf::netbsd::id(&name))
                 .body(move |tc| dont_inherit_lwp(tc, slot, Look::Address)),
         );
     }
@@ -192,7 +192,7 @@ pub fn cases() -> Vec<TestCase> {
                 ))
                 .timeout(15)
                 .require_files(&["/bin/true"])
-                .netbsd(&name)
+                .netbsd(&ptrace_atf::netbsd::id(&name))
                 .body(move |tc| dont_inherit_execve(tc, slot)),
         );
     }

@@ -312,7 +312,7 @@ pub fn cases() -> Vec<TestCase> {
                     kinds.join(", ")
                 ))
                 .timeout(30)
-                .netbsd(&name)
+                .netbsd(&ptrace_atf::netbsd::id(&name))
                 .body(move |tc| concurrent(tc, v))
         })
         .collect()

@@ -134,7 +134,7 @@ pub fn cases() -> Vec<TestCase> {
                      then runs on and exits"
                 ))
                 .timeout(15)
-                .netbsd(&name)
+                .netbsd(&ptrace_atf::netbsd::id(&name))
                 .body(move |tc| step(tc, n, Trap::Default))
         })
         .collect();
@@ -145,7 +145,7 @@ pub fn cases() -> Vec<TestCase> {
                  SIGTRAP (Linux force_sig)",
             )
             .timeout(15)
-            .netbsd("step_signalmasked")
+            .netbsd(&ptrace_atf::netbsd::id("step_signalmasked"))
             .body(|tc| step(tc, 1, Trap::Masked)),
     );
     v.push(
@@ -155,7 +155,7 @@ pub fn cases() -> Vec<TestCase> {
                  SIGTRAP to SIG_DFL (Linux force_sig)",
             )
             .timeout(15)
-            .netbsd("step_signalignored")
+            .netbsd(&ptrace_atf::netbsd::id("step_signalignored"))
             .body(|tc| step(tc, 1, Trap::Ignored)),
     );
     v.push(

@@ -238,7 +238,7 @@ pub fn cases() -> Vec<TestCase> {
         TestCase::new("dbregs_print")
             .descr("PEEKUSER reads DR0-DR7 of a fresh tracee: zero addresses, DR7 0, DR6 no hit")
             .timeout(15)
-            .netbsd("dbregs_print")
+            .netbsd(&ptrace_atf::netbsd::id("dbregs_print"))
             .body(print),
     ];
     let modes = [
@@ -263,7 +263,7 @@ pub fn cases() -> Vec<TestCase> {
                         "DR{slot} set with POKEUSER reads back unchanged {when}"
                     ))
                     .timeout(15)
-                    .netbsd(&name)
+                    .netbsd(&ptrace_atf::netbsd::id(&name))
                     .body(move |tc| preserve(tc, slot, mode)),
             );
         }
@@ -310,7 +310,7 @@ pub fn cases() -> Vec<TestCase> {
                 };
                 let mut case = TestCase::new(&name).descr(&descr).timeout(15);
                 if mode.fires() && len != Len::Eight {
-                    case = case.netbsd(&name);
+                    case = case.netbsd(&ptrace_atf::netbsd::id(&name));
                 }
                 v.push(case.body(move |tc| {
                     let w = common::setup(tc);

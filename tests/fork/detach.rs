@@ -1,12 +1,14 @@
 //! Detaching or killing the forker at its fork, vfork or vfork-done stop (NetBSD
 //! *_detach_forker, *_detach_vforker, *_detach_spawner, vfork_detach_vforkerdone and the
-//! *_kill_* counterparts): the forkee stays traced, is still reported, and exits cleanly.
+//! *_kill_* counterparts, which kill with PT_KILL: here PTRACE_KILL at the event stop, the
+//! path Linux 5.19 fixed in 6a2d90ba0276; the *_sigkill_* cases kill with kill(2)): the
+//! forkee stays traced, is still reported, and exits cleanly.
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use ptrace_atf::atf::{Tc, TestCase};
-use ptrace_atf::harness;
-use ptrace_atf::trace::{Forkee, PtraceEvent, Waiter, Want, expect, sys};
+use ptrace_atf::trace::{Forkee, PtraceEvent, Waiter, Want, expect, proc, sys};
+use ptrace_atf::{harness, require_eq};
 
 use crate::common::{FORKER_EXIT, How, Plan, Traced, cont, require_spawn_prog, same, setoptions};
 use crate::matrix::ALL_OPTIONS;
@@ -17,6 +19,9 @@ use crate::unrelated;
 pub enum Op {
     /// PTRACE_DETACH: the forker runs on untraced.
     Detach,
+    /// PTRACE_KILL (NetBSD's PT_KILL): the forker dies. Before Linux 5.19 (6a2d90ba0276)
+    /// PTRACE_KILL only resumed a tracee at an event stop, which then ran on.
+    PtraceKill,
     /// kill(SIGKILL): the forker dies.
     Kill,
 }
@@ -60,22 +65,46 @@ pub const VARIANTS: &[Variant] = &[
         name: "posix_spawn_kill_spawner",
         how: How::Spawn,
         at_done: false,
-        op: Op::Kill,
+        op: Op::PtraceKill,
     },
     Variant {
         name: "fork_kill_forker",
         how: How::Fork,
         at_done: false,
-        op: Op::Kill,
+        op: Op::PtraceKill,
     },
     Variant {
         name: "vfork_kill_vforker",
         how: How::Vfork,
         at_done: false,
-        op: Op::Kill,
+        op: Op::PtraceKill,
     },
     Variant {
         name: "vfork_kill_vforkerdone",
+        how: How::Vfork,
+        at_done: true,
+        op: Op::PtraceKill,
+    },
+    Variant {
+        name: "posix_spawn_sigkill_spawner",
+        how: How::Spawn,
+        at_done: false,
+        op: Op::Kill,
+    },
+    Variant {
+        name: "fork_sigkill_forker",
+        how: How::Fork,
+        at_done: false,
+        op: Op::Kill,
+    },
+    Variant {
+        name: "vfork_sigkill_vforker",
+        how: How::Vfork,
+        at_done: false,
+        op: Op::Kill,
+    },
+    Variant {
+        name: "vfork_sigkill_vforkerdone",
         how: How::Vfork,
         at_done: true,
         op: Op::Kill,
@@ -90,11 +119,41 @@ fn act(op: Op, forker: Pid) {
                 panic!("pid {forker}: PTRACE_DETACH failed with {e}");
             }
         }
+        Op::PtraceKill => {
+            if let Err(e) = sys::kill(forker) {
+                panic!("pid {forker}: PTRACE_KILL at its event stop failed with {e}");
+            }
+        }
         Op::Kill => {
             if let Err(e) = kill(forker, Signal::SIGKILL) {
                 panic!("kill({forker}, SIGKILL) failed: {e}");
             }
         }
+    }
+}
+
+/// After `act`: the forker is no longer traced by us when detached; the forkee (alive, or
+/// dying after its exit or exec) is still ours to trace and, after a detach, still the
+/// forker's child.
+#[track_caller]
+fn check_links(op: Op, forker: Pid, forkee: Pid) {
+    let me = nix::unistd::getpid().as_raw();
+    require_eq!(
+        proc::tracer_pid(forkee),
+        me,
+        "the forkee's TracerPid after {op:?} of the forker (we are {me})"
+    );
+    if op == Op::Detach {
+        require_eq!(
+            proc::tracer_pid(forker),
+            0,
+            "the detached forker's TracerPid"
+        );
+        require_eq!(
+            proc::ppid(forkee),
+            forker,
+            "the forkee's parent after the forker was detached"
+        );
     }
 }
 
@@ -114,6 +173,7 @@ pub fn walk(w: &Waiter, forker: &dyn Traced, v: &Variant) -> Pid {
         cont(f, 0);
     } else {
         act(v.op, f);
+        check_links(v.op, f, g);
     }
     w.expect_stopped(g, expect::AUTO_ATTACH_FIRST_STOP);
     cont(g, 0);
@@ -130,6 +190,7 @@ pub fn walk(w: &Waiter, forker: &dyn Traced, v: &Variant) -> Pid {
             "PTRACE_EVENT_VFORK_DONE's message",
         );
         act(v.op, f);
+        check_links(v.op, f, g);
     }
     w.expect_exited(g, v.how.forkee_exit());
     g
@@ -139,7 +200,7 @@ pub fn walk(w: &Waiter, forker: &dyn Traced, v: &Variant) -> Pid {
 fn forker_end(op: Op) -> Want {
     match op {
         Op::Detach => Want::Exited(FORKER_EXIT),
-        Op::Kill => Want::Signaled {
+        Op::PtraceKill | Op::Kill => Want::Signaled {
             sig: libc::SIGKILL,
             core: false,
         },
@@ -165,30 +226,31 @@ fn unrelated_scenario(tc: &Tc, v: &'static Variant) {
         false,
         move |w, e, to_parent| {
             let g = walk(w, &e, v);
-            if op == Op::Kill {
+            if op != Op::Detach {
                 // The tracer sees the death first; the orphaned forkee is the subreaper's.
                 w.expect_signaled(e, libc::SIGKILL, false);
                 to_parent.send_pid(g);
             }
         },
         forker_end(op),
-        op == Op::Kill,
+        op != Op::Detach,
     );
 }
 
 fn descr(v: &Variant, unrelated: bool) -> String {
     format!(
-        "{}{} the forker ({:?}, every option) at {}: the forkee is still reported, stops, and \
-         exits 0; the forker then {}",
+        "{}{} the forker ({:?}, every option) at {}: the forkee is still reported and still \
+         traced by us (after a detach: the forker untraced, still the forkee's parent), stops, \
+         and exits 0; the forker then {}",
         if unrelated {
             "An unrelated (double-forked, attached) tracer: "
         } else {
             ""
         },
-        if v.op == Op::Detach {
-            "PTRACE_DETACH"
-        } else {
-            "SIGKILL"
+        match v.op {
+            Op::Detach => "PTRACE_DETACH",
+            Op::PtraceKill => "PTRACE_KILL",
+            Op::Kill => "kill(SIGKILL)",
         },
         v.how,
         if v.at_done {
@@ -213,13 +275,13 @@ pub fn cases() -> Vec<TestCase> {
             } else {
                 v.name.to_string()
             };
-            let tc = require_spawn_prog(
-                TestCase::new(name.clone())
-                    .descr(&descr(v, unrelated))
-                    .timeout(20)
-                    .netbsd(&name),
-                v.how,
-            );
+            let mut tc = TestCase::new(name.clone())
+                .descr(&descr(v, unrelated))
+                .timeout(20);
+            if v.op != Op::Kill {
+                tc = tc.netbsd(&ptrace_atf::netbsd::id(&name));
+            }
+            let tc = require_spawn_prog(tc, v.how);
             out.push(if unrelated {
                 tc.body(move |tc| unrelated_scenario(tc, v))
             } else {

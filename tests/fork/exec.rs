@@ -233,7 +233,7 @@ pub fn cases() -> Vec<TestCase> {
                 .timeout(15)
                 .require_progs(&[SPAWN_PROG]);
             if netbsd {
-                tc = tc.netbsd(name);
+                tc = tc.netbsd(&ptrace_atf::netbsd::id(name));
             }
             tc.body(body)
         })

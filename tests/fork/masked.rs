@@ -166,7 +166,7 @@ pub fn cases() -> Vec<TestCase> {
                 TestCase::new(name.clone())
                     .descr(&descr)
                     .timeout(20)
-                    .netbsd(&name),
+                    .netbsd(&ptrace_atf::netbsd::id(&name)),
                 how,
             );
             out.push(tc.body(move |tc| scenario(tc, how, options, hide)));

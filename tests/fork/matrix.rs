@@ -180,7 +180,7 @@ fn case(name: String, what: &str, how: How, options: Options, netbsd: bool) -> T
     let descr = format!("{what} traced with {options}: {}", promise(&plan));
     let mut tc = TestCase::new(name.clone()).descr(&descr).timeout(20);
     if netbsd {
-        tc = tc.netbsd(&name);
+        tc = tc.netbsd(&ptrace_atf::netbsd::id(&name));
     }
     tc = require_spawn_prog(tc, how);
     tc.body(move |tc| scenario(tc, how, options, false))
@@ -201,7 +201,10 @@ pub fn cases() -> Vec<TestCase> {
              option: the events arrive and the forkee inherits the group"
         );
         let tc = require_spawn_prog(
-            TestCase::new(name).descr(&descr).timeout(20).netbsd(name),
+            TestCase::new(name)
+                .descr(&descr)
+                .timeout(20)
+                .netbsd(&ptrace_atf::netbsd::id(name)),
             how,
         );
         out.push(tc.body(move |tc| scenario(tc, how, ALL_OPTIONS, true)));

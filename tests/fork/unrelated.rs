@@ -128,7 +128,7 @@ pub fn cases() -> Vec<TestCase> {
                 TestCase::new(name.clone())
                     .descr(&descr)
                     .timeout(20)
-                    .netbsd(&name),
+                    .netbsd(&ptrace_atf::netbsd::id(&name)),
                 how,
             );
             out.push(tc.body(move |tc| matrix_scenario(tc, how, options, setpgid)));

@@ -18,7 +18,7 @@ fn main() {
         TestCase::new(v.name)
             .descr(&v.descr())
             .timeout(20)
-            .netbsd(v.name)
+            .netbsd(&ptrace_atf::netbsd::id(v.name))
             .body(move |tc| events::trace_threads(tc, v))
     }));
     p.add(
@@ -29,14 +29,14 @@ fn main() {
                  ptrace on the stale tid fails with ESRCH and no death of it is reported",
             )
             .timeout(15)
-            .netbsd("threads_and_exec")
+            .netbsd(&ptrace_atf::netbsd::id("threads_and_exec"))
             .body(events::threads_and_exec),
     );
     p.extend(concurrent::CONCURRENT.iter().map(|v| {
         TestCase::new(v.name)
             .descr(v.descr)
             .timeout(20)
-            .netbsd(v.name)
+            .netbsd(&ptrace_atf::netbsd::id(v.name))
             .body(move |tc| concurrent::concurrent_signals(tc, v))
     }));
     p.add(
@@ -47,7 +47,7 @@ fn main() {
                  and the held thread goes on to report SIGUSR2",
             )
             .timeout(15)
-            .netbsd("resume")
+            .netbsd(&ptrace_atf::netbsd::id("resume"))
             .body(concurrent::resume),
     );
     p.extend(lwpinfo::lwpinfo_cases().into_iter().map(|v| {
@@ -55,7 +55,7 @@ fn main() {
         TestCase::new(&name)
             .descr(&v.descr())
             .timeout(15)
-            .netbsd(&name)
+            .netbsd(&ptrace_atf::netbsd::id(&name))
             .body(move |tc| lwpinfo::traceme_lwpinfo(tc, &v))
     }));
     p.extend((0..=3).map(|threads| {
@@ -68,7 +68,7 @@ fn main() {
                 threads + 1
             ))
             .timeout(15)
-            .netbsd(&name)
+            .netbsd(&ptrace_atf::netbsd::id(&name))
             .body(move |tc| lwpinfo::attach_lwpinfo(tc, threads))
     }));
     p.extend(accounting::ACCOUNTING.iter().map(|v| {

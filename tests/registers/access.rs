@@ -6,10 +6,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use ptrace_atf::atf::{Tc, TestCase};
 use ptrace_atf::trace::mem::{self, Way};
-use ptrace_atf::trace::{Options, regs, sys};
-use ptrace_atf::{child_require_eq, harness, require, require_eq};
+use ptrace_atf::trace::siginfo::expect_siginfo;
+use ptrace_atf::trace::{Options, expect, regs, sys};
+use ptrace_atf::{child_require, child_require_eq, harness, require, require_eq};
 
-use crate::common::{EXIT_OK, exec_ranges, kill, raw_sigstop, tracee};
+use crate::common::{EXIT_OK, exec_ranges, raw_sigstop, tracee};
 
 /// x86_64 user code and stack segment selectors (__USER_CS, __USER_DS).
 const USER_CS: u64 = 0x33;
@@ -19,6 +20,70 @@ const USER_SS: u64 = 0x2b;
 static FRAME_MARK: AtomicU64 = AtomicU64::new(0);
 /// A value the tracee records before stopping (its fs_base).
 static RECORDED: AtomicU64 = AtomicU64::new(0);
+/// The address of the tracee's page of hlt instructions (the unaligned-pc cases).
+static HLT_PAGE: AtomicU64 = AtomicU64::new(0);
+
+/// hlt: in user mode a general-protection fault whatever the byte offset it is executed at
+/// in a page filled with it, so an unaligned pc there faults at exactly that pc.
+const HLT: u8 = 0xf4;
+/// nop, the instruction right after the stopping syscall in `sigstop_then_nop`.
+const NOP: u8 = 0x90;
+/// si_code of the SIGSEGV of a general-protection fault in user mode (x86: SI_KERNEL, si_addr 0).
+const GP_FAULT_SI_CODE: i32 = libc::SI_KERNEL;
+/// Where in the hlt page the unaligned pcs point (the low bits are the case's).
+const HLT_OFFSET: u64 = 0x400;
+
+/// In the tracee: kill(getpid(), SIGSTOP) as a raw syscall followed by one nop, so that the
+/// stop's pc is the address of that nop; returns the syscall's result.
+fn sigstop_then_nop() -> i64 {
+    let ret: i64;
+    // SAFETY: a kill(2) system call on our own pid with SIGSTOP and a nop; the syscall
+    // instruction clobbers rcx and r11, declared; no memory or stack is touched.
+    unsafe {
+        let pid = i64::from(libc::getpid());
+        std::arch::asm!(
+            "syscall",
+            "nop",
+            inlateout("rax") libc::SYS_kill => ret,
+            in("rdi") pid,
+            in("rsi") i64::from(libc::SIGSTOP),
+            lateout("rcx") _,
+            lateout("r11") _,
+            options(nostack),
+        );
+    }
+    ret
+}
+
+/// In the tracee: maps a page of hlt instructions (read and execute) and records its address
+/// in `HLT_PAGE`; 0 if that failed.
+fn map_hlt_page() -> u64 {
+    // SAFETY: a fresh private anonymous mapping, filled while writable, then made r-x.
+    unsafe {
+        let p = libc::mmap(
+            std::ptr::null_mut(),
+            4096,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        );
+        if p == libc::MAP_FAILED {
+            return 0;
+        }
+        std::ptr::write_bytes(p.cast::<u8>(), HLT, 4096);
+        if libc::mprotect(p, 4096, libc::PROT_READ | libc::PROT_EXEC) != 0 {
+            return 0;
+        }
+        p as u64
+    }
+}
+
+/// Reads a u64 the tracee stored in `cell` before stopping.
+fn tracee_u64(pid: nix::unistd::Pid, cell: &AtomicU64) -> u64 {
+    let bytes = mem::read_exact(pid, Way::PeekPokeData, cell.as_ptr() as usize, 8);
+    u64::from_le_bytes(bytes.try_into().unwrap_or_default())
+}
 
 #[derive(Clone, Copy)]
 enum Aux {
@@ -46,13 +111,13 @@ struct Access {
 const ACCESS: &[Access] = &[
     Access { name: "access_regs1", netbsd: true, descr: "GETREGS at a SIGSTOP stop gives user cs/ss selectors and a pc in executable memory", aux: Aux::Get },
     Access { name: "access_regs2", netbsd: true, descr: "the pc from GETREGS follows the syscall instruction that stopped the tracee and equals PEEKUSER's", aux: Aux::Pc },
-    Access { name: "access_regs3", netbsd: true, descr: "changing a fetched pc without SETREGS changes nothing: the tracee runs on", aux: Aux::SetPcWithoutSetregs },
+    Access { name: "access_regs3", netbsd: true, descr: "a pc changed in the fetched registers without SETREGS does not reach the tracee: GETREGS still gives the old pc, and a single step from the stop executes the nop at the old pc (SIGTRAP, TRAP_TRACE, pc one byte further); the tracee then exits 5", aux: Aux::SetPcWithoutSetregs },
     Access { name: "access_regs4", netbsd: true, descr: "the sp from GETREGS lies just below the stopping frame's locals", aux: Aux::Sp },
     Access { name: "access_regs5", netbsd: true, descr: "at the stop after kill(2) returns, rax holds its return value 0 and orig_rax its number", aux: Aux::ReturnValue },
     Access { name: "access_regs6", netbsd: true, descr: "SETREGS of the fetched registers changes nothing: GETREGS and the tracee agree", aux: Aux::SetregsUnchanged },
-    Access { name: "access_regs_set_unaligned_pc_0x1", netbsd: true, descr: "SETREGS accepts a pc with bit 0 set (x86 has no alignment rule) and GETREGS reads it back", aux: Aux::UnalignedPc(0x1) },
-    Access { name: "access_regs_set_unaligned_pc_0x3", netbsd: true, descr: "SETREGS accepts a pc with bits 0-1 set and GETREGS reads it back", aux: Aux::UnalignedPc(0x3) },
-    Access { name: "access_regs_set_unaligned_pc_0x7", netbsd: true, descr: "SETREGS accepts a pc with bits 0-2 set and GETREGS reads it back", aux: Aux::UnalignedPc(0x7) },
+    Access { name: "access_regs_set_unaligned_pc_0x1", netbsd: true, descr: "SETREGS accepts a pc with bit 0 set (x86 has no alignment rule for code) into a page of hlt instructions and GETREGS reads it back; resumed, the tracee executes the hlt there: SIGSEGV (si_code SI_KERNEL) with the pc exactly at the new value; PTRACE_KILL then kills it", aux: Aux::UnalignedPc(0x1) },
+    Access { name: "access_regs_set_unaligned_pc_0x3", netbsd: true, descr: "SETREGS accepts a pc with bits 0-1 set into a page of hlt instructions and GETREGS reads it back; resumed, the tracee faults there: SIGSEGV (si_code SI_KERNEL) with the pc exactly at the new value; PTRACE_KILL then kills it", aux: Aux::UnalignedPc(0x3) },
+    Access { name: "access_regs_set_unaligned_pc_0x7", netbsd: true, descr: "SETREGS accepts a pc with bits 0-2 set into a page of hlt instructions and GETREGS reads it back; resumed, the tracee faults there: SIGSEGV (si_code SI_KERNEL) with the pc exactly at the new value; PTRACE_KILL then kills it", aux: Aux::UnalignedPc(0x7) },
     Access { name: "setregs_rax_reaches_tracee", netbsd: false, descr: "rax set with SETREGS at the stop after a syscall is the value that syscall returns", aux: Aux::SetregsRax },
     Access { name: "pokeuser_rax_reaches_tracee", netbsd: false, descr: "rax set with POKEUSER is read back by PEEKUSER and returned by the interrupted syscall", aux: Aux::PokeuserRax },
     Access { name: "access_fpregs1", netbsd: true, descr: "GETFPREGS of a fresh tracee gives the initial x87 control word 0x37f and MXCSR 0x1f80", aux: Aux::GetFp },
@@ -67,7 +132,7 @@ pub fn cases() -> Vec<TestCase> {
         .map(|a| {
             let mut t = TestCase::new(a.name).descr(a.descr).timeout(15);
             if a.netbsd {
-                t = t.netbsd(a.name);
+                t = t.netbsd(&ptrace_atf::netbsd::id(a.name));
             }
             t.body(move |tc| access(tc, a.aux))
         })
@@ -112,7 +177,16 @@ fn access(tc: &Tc, aux: Aux) {
     let child = tracee(&w, libc::SIGSTOP, move || {
         let local = 0u8;
         FRAME_MARK.store(&raw const local as u64, Ordering::SeqCst);
-        let r = raw_sigstop();
+        let r = match aux {
+            Aux::SetPcWithoutSetregs => sigstop_then_nop(),
+            Aux::UnalignedPc(_) => {
+                let page = map_hlt_page();
+                child_require!(page != 0);
+                HLT_PAGE.store(page, Ordering::SeqCst);
+                raw_sigstop()
+            }
+            _ => raw_sigstop(),
+        };
         child_require_eq!(r, want_rax);
         EXIT_OK
     });
@@ -144,6 +218,12 @@ fn access(tc: &Tc, aux: Aux) {
             );
         }
         Aux::SetPcWithoutSetregs => {
+            require_eq!(
+                mem::read_exact(pid, Way::ProcMem, r.rip as usize, 1),
+                vec![NOP],
+                "the byte at the stop's pc {:#x} (the nop after the stopping syscall)",
+                r.rip
+            );
             let mut copy = r;
             copy.rip = 0;
             std::hint::black_box(copy);
@@ -152,6 +232,17 @@ fn access(tc: &Tc, aux: Aux) {
                 format!("{again:?}"),
                 format!("{r:?}"),
                 "registers after a GETREGS-only edit"
+            );
+            if let Err(e) = sys::singlestep(pid, 0) {
+                tc.fail(format!("PTRACE_SINGLESTEP failed: {e}"));
+            }
+            child.expect_stopped(&w, libc::SIGTRAP);
+            expect_siginfo(pid, libc::SIGTRAP, expect::TRACE_SI_CODE);
+            require_eq!(
+                regs::get(pid).rip,
+                r.rip + 1,
+                "pc after one step from the stop (the old pc {:#x} plus the nop; the edited pc was 0)",
+                r.rip
             );
         }
         Aux::Sp => {
@@ -180,13 +271,30 @@ fn access(tc: &Tc, aux: Aux) {
             );
         }
         Aux::UnalignedPc(mask) => {
-            // Bit 4 flipped too, so the new pc differs from the old one whatever its low bits.
-            let new = ((r.rip & !0xf) ^ 0x10) | mask;
+            let page = tracee_u64(pid, &HLT_PAGE);
+            let new = page + HLT_OFFSET + mask;
             let mut m = r;
             m.rip = new;
             regs::set(pid, m);
             require_eq!(regs::get(pid).rip, new, "rip read back");
-            return kill(&w, &child);
+            if let Err(e) = sys::cont(pid, 0) {
+                tc.fail(format!("PTRACE_CONT failed: {e}"));
+            }
+            child.expect_stopped(&w, libc::SIGSEGV);
+            let info = expect_siginfo(pid, libc::SIGSEGV, GP_FAULT_SI_CODE);
+            require_eq!(
+                regs::get(pid).rip,
+                new,
+                "pc at the fault (the hlt at the unaligned pc set)"
+            );
+            // SAFETY: reading the address member of a SIGSEGV siginfo.
+            let addr = unsafe { info.si_addr() } as u64;
+            require_eq!(addr, 0, "si_addr of the general-protection fault");
+            if let Err(e) = sys::kill(pid) {
+                tc.fail(format!("PTRACE_KILL at the fault stop failed: {e}"));
+            }
+            child.expect_signaled(&w, libc::SIGKILL, false);
+            return w.expect_no_children();
         }
         Aux::SetregsRax => {
             let mut m = r;

@@ -102,7 +102,7 @@ pub fn cases() -> Vec<TestCase> {
                 TestCase::new(&name)
                     .descr(&descr)
                     .timeout(15)
-                    .netbsd(&name)
+                    .netbsd(&ptrace_atf::netbsd::id(&name))
                     .body(move |tc| gp(tc, g, write)),
             );
         }
@@ -125,7 +125,7 @@ pub fn cases() -> Vec<TestCase> {
                 TestCase::new(&name)
                     .descr(&descr)
                     .timeout(15)
-                    .netbsd(&name)
+                    .netbsd(&ptrace_atf::netbsd::id(&name))
                     .body(move |tc| vector(tc, v, write)),
             );
         }

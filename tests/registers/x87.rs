@@ -176,7 +176,7 @@ pub fn cases() -> Vec<TestCase> {
                 TestCase::new(&name)
                     .descr(&descr)
                     .timeout(15)
-                    .netbsd(&name)
+                    .netbsd(&ptrace_atf::netbsd::id(&name))
                     .body(move |tc| fpu(tc, xstate, write)),
             );
         }
@@ -192,7 +192,7 @@ pub fn cases() -> Vec<TestCase> {
             TestCase::new(&name)
                 .descr(descr)
                 .timeout(15)
-                .netbsd(&name)
+                .netbsd(&ptrace_atf::netbsd::id(&name))
                 .body(move |tc| zmm(tc, write)),
         );
     }
@@ -200,7 +200,7 @@ pub fn cases() -> Vec<TestCase> {
         TestCase::new("x86_64_regs1")
             .descr("GETREGS at the SIGSTOP stop after the tracee's kill(2) shows the r12-r15 values it loaded, rip right after its syscall instruction and cs/ss 0x33/0x2b")
             .timeout(15)
-            .netbsd("x86_64_regs1")
+            .netbsd(&ptrace_atf::netbsd::id("x86_64_regs1"))
             .body(regs1),
     );
     out

@@ -223,7 +223,7 @@ pub fn numbered_family<B: Fn(&Tc, i32) + Copy + 'static>(
             TestCase::new(&name)
                 .descr(&descr(sig))
                 .timeout(15)
-                .netbsd(&name)
+                .netbsd(&ptrace_atf::netbsd::id_in("t_ptrace_signal_wait.h", &name))
                 .body(move |tc| body(tc, sig))
         })
         .collect()

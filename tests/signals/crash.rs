@@ -152,7 +152,7 @@ pub fn cases() -> Vec<TestCase> {
                 TestCase::new(&name)
                     .descr(&descr)
                     .timeout(15)
-                    .netbsd(&name)
+                    .netbsd(&ptrace_atf::netbsd::id(&name))
                     .body(move |tc| traceme_crash(tc, f, setup)),
             );
         }

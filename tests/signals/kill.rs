@@ -149,7 +149,7 @@ pub fn cases() -> Vec<TestCase> {
                     "{what} on a tracee stopped at its SIGSTOP kills it: SIGKILL, no core"
                 ))
                 .timeout(15)
-                .netbsd(name)
+                .netbsd(&ptrace_atf::netbsd::id(name))
                 .body(move |tc| kill_stopped(tc, how)),
         );
     }
@@ -181,7 +181,7 @@ pub fn cases() -> Vec<TestCase> {
             ))
             .timeout(15);
         if netbsd {
-            c = c.netbsd("pt_kill");
+            c = c.netbsd(&ptrace_atf::netbsd::id("pt_kill"));
         }
         v.push(c.body(move |tc| pt_kill(tc, how)));
     }

@@ -65,6 +65,9 @@ fn raise_after_stop(tc: &Tc, sig: i32, setup: Setup) {
         }
         child_raise(libc::SIGSTOP);
         child_raise(sig);
+        if setup == Setup::Masked {
+            child_require_pending(sig);
+        }
         EXIT_CODE
     });
     let pid = child.pid();
@@ -78,6 +81,25 @@ fn raise_after_stop(tc: &Tc, sig: i32, setup: Setup) {
     }
     child.expect_exited(&w, EXIT_CODE);
     w.expect_no_children();
+}
+
+/// In the child: `sig`, raised while blocked, is pending (sigpending(2)), neither delivered
+/// nor discarded.
+fn child_require_pending(sig: i32) {
+    // SAFETY: sigpending fills a local set; sigismember reads it.
+    let pending = unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        if libc::sigpending(&mut set) != 0 {
+            ptrace_atf::child_fail!("sigpending failed");
+        }
+        libc::sigismember(&set, sig)
+    };
+    if pending != 1 {
+        ptrace_atf::child_fail!(
+            "{} raised while blocked is not pending after raise() returned (sigismember: {pending})",
+            sig_name(sig)
+        );
+    }
 }
 
 /// signal_mask_unrelated: SIGTRAP blocked, SIGINT still reported.
@@ -124,7 +146,7 @@ pub fn cases() -> Vec<TestCase> {
         (
             "traceme_raisesignal_masked",
             Setup::Masked,
-            "blocked signal is not reported to the tracer; the child exits 5",
+            "blocked signal is not reported to the tracer and stays pending in the child (sigpending); the child exits 5",
         ),
     ] {
         v.extend(numbered_family(
@@ -138,7 +160,7 @@ pub fn cases() -> Vec<TestCase> {
         TestCase::new("signal_mask_unrelated")
             .descr("Blocking SIGTRAP in the tracee does not hide a raised SIGINT from the tracer")
             .timeout(15)
-            .netbsd("signal_mask_unrelated")
+            .netbsd(&ptrace_atf::netbsd::id("signal_mask_unrelated"))
             .body(signal_mask_unrelated),
     );
     v

@@ -11,7 +11,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use ptrace_atf::atf::{Tc, TestCase};
 use ptrace_atf::trace::siginfo::expect_siginfo;
-use ptrace_atf::trace::{Child, Forkee, Options, Waiter, expect, proc, sys};
+use ptrace_atf::trace::{Child, Forkee, Options, Waiter, Want, expect, proc, sys};
 use ptrace_atf::{harness, require, require_eq};
 
 use crate::common::{
@@ -158,19 +158,38 @@ fn not_seized(tc: &Tc, listen: bool) {
     w.expect_no_children();
 }
 
+/// In a child of the test: SIGKILL it when the test process dies, so that it never
+/// outlives its case even when kill(2) fails to end it (the kernel sends the parent-death
+/// signal itself).
+fn child_die_with_parent() {
+    // SAFETY: prctl with integer arguments.
+    if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) } != 0 {
+        ptrace_atf::child_fail!("PR_SET_PDEATHSIG failed");
+    }
+}
+
+/// Exit code of a released tracee that was never told to go on.
+const TRACEE_NO_GO: i32 = 9;
+
 /// The debugger (another child of the test) seizes the tracee, interrupts it and dies of
-/// SIGKILL with the tracee in its stop.
+/// SIGKILL with the tracee in its stop. Both children die with the test process, and the
+/// released tracee waits for its go-ahead within a deadline, so that nothing outlives the
+/// case whatever kill(2) does.
 fn debugger_death(tc: &Tc, exitkill: bool) {
     let w = harness::waiter(tc);
     harness::require_pid_waiter(tc, &w);
     require_unrelated_attach(tc);
     let go = Chan::new();
     let allowed = Chan::new();
+    let limit = w.deadline();
     let tracee = Forkee::spawn(|| {
+        child_die_with_parent();
         child_allow_any_tracer();
         allowed.send(b'a');
-        go.child_recv();
-        7
+        match go.recv(limit) {
+            Some(b'g') => 7,
+            _ => TRACEE_NO_GO,
+        }
     });
     if allowed.recv(w.deadline()) != Some(b'a') {
         panic!("the tracee did not start");
@@ -178,6 +197,7 @@ fn debugger_death(tc: &Tc, exitkill: bool) {
     let tpid = tracee.pid();
     let msg = Chan::new();
     let debugger = Forkee::spawn(|| {
+        child_die_with_parent();
         let opts = if exitkill {
             Options::EXITKILL
         } else {
@@ -205,16 +225,40 @@ fn debugger_death(tc: &Tc, exitkill: bool) {
         't',
         "the tracee's state in its interrupt stop"
     );
-    must(
-        kill(debugger.pid(), Signal::SIGKILL),
-        "kill(debugger, SIGKILL)",
+    let dpid = debugger.pid();
+    must(kill(dpid, Signal::SIGKILL), "kill(debugger, SIGKILL)");
+    let st = w.wait(
+        dpid,
+        "the debugger's death by SIGKILL (kill(2) on it returned 0)",
     );
-    debugger.expect_signaled(&w, libc::SIGKILL, false);
+    debugger.check(
+        &w,
+        Want::Signaled {
+            sig: libc::SIGKILL,
+            core: false,
+        },
+        st,
+    );
     if exitkill {
-        tracee.expect_signaled(&w, libc::SIGKILL, false);
+        let st = w.wait(
+            tpid,
+            "the tracee's death by SIGKILL (PTRACE_O_EXITKILL of its dead debugger)",
+        );
+        tracee.check(
+            &w,
+            Want::Signaled {
+                sig: libc::SIGKILL,
+                core: false,
+            },
+            st,
+        );
     } else {
         go.send(b'g');
-        tracee.expect_exited(&w, 7);
+        let st = w.wait(
+            tpid,
+            "the released tracee's exit 7 (its debugger died without PTRACE_O_EXITKILL)",
+        );
+        tracee.check(&w, Want::Exited(7), st);
     }
     w.expect_no_children();
 }

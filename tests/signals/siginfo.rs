@@ -243,12 +243,12 @@ pub fn cases() -> Vec<TestCase> {
         TestCase::new("siginfo_set_unmodified")
             .descr("PTRACE_SETSIGINFO of the unmodified siginfo of a raised SIGINT keeps it; the handler sees SIGINT with SI_TKILL exactly once")
             .timeout(15)
-            .netbsd("siginfo_set_unmodified")
+            .netbsd(&ptrace_atf::netbsd::id("siginfo_set_unmodified"))
             .body(|tc| siginfo_set(tc, false)),
         TestCase::new("siginfo_set_faked")
             .descr("A raised SIGINT's siginfo rewritten to SIGTRAP/TRAP_BRKPT with PTRACE_SETSIGINFO and SIGTRAP injected: the handler sees the faked SIGTRAP/TRAP_BRKPT exactly once")
             .timeout(15)
-            .netbsd("siginfo_set_faked")
+            .netbsd(&ptrace_atf::netbsd::id("siginfo_set_faked"))
             .body(|tc| siginfo_set(tc, true)),
         TestCase::new("peeksiginfo_queues_one_by_one")
             .descr("PTRACE_PEEKSIGINFO reads 10 queued SIGRTMIN of the private and 10 of the shared queue one at a time, in order, with their si_int values")

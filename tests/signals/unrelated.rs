@@ -135,7 +135,7 @@ pub fn cases() -> Vec<TestCase> {
                 TestCase::new(&name)
                     .descr(&descr)
                     .timeout(30)
-                    .netbsd(&name)
+                    .netbsd(&ptrace_atf::netbsd::id(&name))
                     .body(move |tc| unrelated_tracer_sees_crash(tc, f, setup)),
             );
         }

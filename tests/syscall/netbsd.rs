@@ -180,14 +180,14 @@ pub fn register(p: &mut ptrace_atf::atf::Program) {
         TestCase::new(v.name)
             .descr(v.descr)
             .timeout(15)
-            .netbsd(v.name)
+            .netbsd(&ptrace_atf::netbsd::id(v.name))
             .body(move |tc| traced_getpid(tc, on_entry))
     }));
     p.extend(SKIP_VARIANTS.iter().map(|v| {
         let skip = v.skip;
         let case = TestCase::new(v.name).descr(v.descr).timeout(15);
         match v.netbsd {
-            Some(n) => case.netbsd(n),
+            Some(n) => case.netbsd(&ptrace_atf::netbsd::id(n)),
             None => case,
         }
         .body(move |tc| skip_exit(tc, skip))

@@ -36,15 +36,15 @@ pub fn cases() -> Vec<TestCase> {
             TestCase::new(name)
                 .descr(&descr)
                 .timeout(15)
-                .netbsd(name)
+                .netbsd(&ptrace_atf::netbsd::id(name))
                 .body(move |tc| signal_zombie(tc, sig))
         })
         .collect();
     out.push(
         TestCase::new("race1")
-            .descr("random signals at dying processes for `duration` seconds (default 1): in /proc each appears at most once per scan and its state never goes back (alive, zombie, gone)")
+            .descr("random signals at dying processes for `duration` seconds (default 5, as NetBSD): in /proc each appears at most once per scan and its state never goes back (alive, zombie, gone)")
             .timeout(30)
-            .netbsd("race1")
+            .netbsd(&ptrace_atf::netbsd::id("race1"))
             .body(race1),
     );
     out
@@ -103,6 +103,9 @@ fn signal_zombie(tc: &Tc, sig: i32) {
     w.expect_no_children();
 }
 
+/// How long race1 runs by default (NetBSD's 5 s); config variable `duration`.
+const RACE_SECONDS: u64 = 5;
+
 /// A small xorshift generator (the sequence only needs to be varied, not secure).
 struct Rng(u64);
 
@@ -126,7 +129,7 @@ fn rank(state: Option<char>) -> u8 {
 
 fn race1(tc: &Tc) {
     let w = harness::waiter(tc);
-    let duration = Duration::from_secs(tc.config_u64("duration", 1));
+    let duration = Duration::from_secs(tc.config_u64("duration", RACE_SECONDS));
     let seed = Instant::now().elapsed().as_nanos() as u64 ^ u64::from(std::process::id());
     let mut rng = Rng(seed | 1);
     let signals: Vec<i32> = (1..libc::SIGRTMAX())

@@ -32,7 +32,7 @@ const REAPS: &[Reap] = &[
     Reap { name: "tracer_sees_terminaton_before_the_parent", descr: "a sibling tracer reaps the dead tracee first; the real parent sees nothing until then, and its exit status after", unrelated: false, stopped: false, scan: false },
     Reap { name: "unrelated_tracer_sees_terminaton_before_the_parent", descr: "a tracer that is no relative (double fork) reaps the dead tracee first; the real parent only after", unrelated: true, stopped: false, scan: false },
     Reap { name: "tracer_attach_to_unrelated_stopped_process", descr: "an unrelated tracer attaches to a stopped process, reaps it first at its death; the real parent only after", unrelated: true, stopped: true, scan: false },
-    Reap { name: "tracer_sysctl_lookup_without_duplicates", descr: "while a traced zombie waits for its tracer, each /proc scan lists it exactly once, as a zombie", unrelated: true, stopped: false, scan: true },
+    Reap { name: "tracer_sysctl_lookup_without_duplicates", descr: "the unrelated-tracer reaping scenario over and over for `duration` seconds (default 5, as NetBSD): while each tracee dies and then waits as a zombie for its tracer, every /proc scan lists it exactly once, and its state only goes forward (alive, then zombie)", unrelated: true, stopped: false, scan: true },
 ];
 
 #[derive(Clone, Copy)]
@@ -49,7 +49,7 @@ pub fn cases() -> Vec<TestCase> {
             TestCase::new(r.name)
                 .descr(r.descr)
                 .timeout(20)
-                .netbsd(r.name)
+                .netbsd(&ptrace_atf::netbsd::id(r.name))
                 .body(move |tc| tracer_reaps_first(tc, r))
         })
         .collect();
@@ -61,7 +61,7 @@ pub fn cases() -> Vec<TestCase> {
             TestCase::new(name)
                 .descr("a parent PTRACE_ATTACHes its own (running or stopped) child and sees the SIGSTOP stop (twice for a stopped child: group stop, then the queued SIGSTOP); the child runs on")
                 .timeout(15)
-                .netbsd(name)
+                .netbsd(&ptrace_atf::netbsd::id(name))
                 .body(move |tc| parent_attach(tc, stopped)),
         );
     }
@@ -73,7 +73,7 @@ pub fn cases() -> Vec<TestCase> {
             TestCase::new(name)
                 .descr("a child PTRACE_ATTACHes its (running or stopped) parent, sees its SIGSTOP stop and detaches; the parent runs on")
                 .timeout(15)
-                .netbsd(name)
+                .netbsd(&ptrace_atf::netbsd::id(name))
                 .body(move |tc| child_attach(tc, stopped)),
         );
     }
@@ -100,7 +100,7 @@ pub fn cases() -> Vec<TestCase> {
             TestCase::new(name)
                 .descr(&descr)
                 .timeout(15)
-                .netbsd(name)
+                .netbsd(&ptrace_atf::netbsd::id(name))
                 .body(move |tc| original_parent(tc, how)),
         );
     }
@@ -138,6 +138,12 @@ fn trace_then_reap(
     TRACER_OK
 }
 
+/// How long `tracer_sysctl_lookup_without_duplicates` repeats its round by default
+/// (NetBSD's 5 s); config variable `duration`.
+const LOOKUP_SECONDS: u64 = 5;
+/// /proc scans of the traced zombie per round, once it is a zombie.
+const ZOMBIE_SCANS: u32 = 20;
+
 fn tracer_reaps_first(tc: &Tc, r: &Reap) {
     let w = harness::waiter(tc);
     harness::require_pid_waiter(tc, &w);
@@ -145,6 +151,48 @@ fn tracer_reaps_first(tc: &Tc, r: &Reap) {
     if let (true, Some(why)) = (r.unrelated, unrelated_attach_refusal()) {
         tc.skip(why);
     }
+    if !r.scan {
+        return reap_round(&w, r, 0);
+    }
+    let duration = Duration::from_secs(tc.config_u64("duration", LOOKUP_SECONDS));
+    let start = Instant::now();
+    let mut round = 0;
+    while round == 0 || start.elapsed() < duration {
+        round += 1;
+        reap_round(&w, r, round);
+    }
+    eprintln!("{round} rounds in {:?}", start.elapsed());
+}
+
+/// In round `round` of the scanning variant: scans /proc until `tpid`, which is dying and
+/// not reaped, is a zombie; each scan must list it exactly once, and its state never goes
+/// back from zombie.
+#[track_caller]
+fn scan_until_zombie(tpid: Pid, round: u32) {
+    let start = Instant::now();
+    let limit = ptrace_atf::atf::timescale::scaled(crate::common::STATE_DEADLINE);
+    let mut scans = 0u64;
+    loop {
+        let n = appearances(&proc_scan(), tpid);
+        require_eq!(
+            n,
+            1,
+            "round {round}: appearances of the dying traced {tpid} in /proc scan {scans}"
+        );
+        scans += 1;
+        match proc::try_state(tpid) {
+            Some('Z') => return,
+            Some(_) => {}
+            None => panic!("round {round}: {tpid} vanished from /proc before its tracer reaped it"),
+        }
+        if start.elapsed() > limit {
+            panic!("round {round}: {tpid} did not become a zombie within {limit:?}");
+        }
+    }
+}
+
+fn reap_round(w: &Waiter, r: &Reap, round: u32) {
+    let w = *w;
     let (go, attached, reap) = (Channel::new(), Channel::new(), Channel::new());
     let stopped = r.stopped;
     let tracee = Forkee::spawn(|| {
@@ -172,28 +220,29 @@ fn tracer_reaps_first(tc: &Tc, r: &Reap) {
     };
     let _ = attached.recv("the tracer's attach");
     go.send(1);
-    await_zombie(tpid);
+    if r.scan {
+        scan_until_zombie(tpid, round);
+    } else {
+        await_zombie(tpid);
+    }
     require_eq!(
         w.try_wait(tpid),
         None,
         "the real parent's WNOHANG wait while the tracer has not reaped"
     );
     if r.scan {
-        let start = Instant::now();
-        let mut scans = 0;
-        while start.elapsed() < Duration::from_millis(300) {
+        for scans in 0..ZOMBIE_SCANS {
             let n = appearances(&proc_scan(), tpid);
             require_eq!(
                 n,
                 1,
-                "appearances of the traced zombie {tpid} in /proc scan {scans}"
+                "round {round}: appearances of the traced zombie {tpid} in /proc scan {scans}"
             );
             require_eq!(
                 proc::try_state(tpid),
                 Some('Z'),
-                "state of the traced zombie"
+                "round {round}: state of the traced zombie"
             );
-            scans += 1;
         }
     }
     reap.send(1);

@@ -1,8 +1,10 @@
-//! `ptrace-atf xfail`: the expected-failure ledger. Lists every case that declares a bug
-//! (`X-bug`), and, from a kyua results database, which still fail as expected, which now
-//! pass (to re-examine) and which failed in another way.
+//! `ptrace-atf xfail`: the expected-failure ledger. Lists every case that expects a failure,
+//! in two kinds: a kernel bug (`X-bug`: fixed later or to be fixed) and a documented
+//! deviation (`X-deviation`: the kernel deliberately differs from the standard the case
+//! asserts); and, from a kyua results database, which still fail as expected, which now pass
+//! (to re-examine) and which failed in another way.
 
-use ptrace_atf::kyua::{BUGS_SQL, RESULTS_SQL, db_exec};
+use ptrace_atf::kyua::{RESULTS_SQL, XFAIL_REFS_SQL, XfailKind, db_exec, xfail_refs};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -13,7 +15,7 @@ Exit status:
   0  no expected failure needs a look (each still fails as expected, was skipped or was not
      run in the database read), or no database to read
   1  an expected failure now passes, failed in another way, or a case expects a failure
-     without an X-bug reference
+     without an X-bug or X-deviation reference
   2  usage error (bad option; a --results-file that does not exist)
   3  the test programs are missing
   4  kyua could not read the database (kyua is needed for that)
@@ -50,12 +52,12 @@ impl Fate {
             Fate::OtherFailure => "failed in another way",
             Fate::Skipped => "skipped",
             Fate::NotRun => "not run (not in this database)",
-            Fate::Undeclared => "expected failures without an X-bug reference",
+            Fate::Undeclared => "expected failures without an X-bug or X-deviation reference",
         }
     }
 }
 
-/// Classifies one result of a case (`declared`: it carries X-bug).
+/// Classifies one result of a case (`declared`: it carries X-bug or X-deviation).
 pub fn classify(declared: bool, result_type: &str, reason: &str) -> Option<Fate> {
     let now_passes = reason.contains("was expecting a failure but none were raised")
         || reason.contains("was expecting a failure but got a pass instead");
@@ -108,23 +110,55 @@ fn modified(path: &Path) -> String {
 /// A case by its program (`area/program`) and name.
 type CaseKey = (String, String);
 
+/// One declared expected failure: its kind, reference and description.
+struct Declared {
+    kind: XfailKind,
+    reference: String,
+    descr: String,
+}
+
 /// Every expected failure the built programs declare, per installed program:
-/// (`area/program`, case) -> (bug, description).
-fn declared(bins: &Path) -> Result<BTreeMap<CaseKey, (String, String)>, String> {
+/// (`area/program`, case) -> what it declares. A case declaring both kinds is an error.
+fn declared(bins: &Path) -> Result<BTreeMap<CaseKey, Declared>, String> {
     let catalog = crate::cases::catalog(bins)?;
-    Ok(catalog
-        .iter()
-        .filter_map(|c| {
-            let bug = c.listed.get("X-bug")?;
-            Some((
-                (c.program_path(), c.listed.ident.clone()),
-                (
-                    bug.to_string(),
-                    c.listed.get("descr").unwrap_or("").to_string(),
-                ),
-            ))
-        })
-        .collect())
+    let mut out = BTreeMap::new();
+    for c in &catalog {
+        let refs: Vec<(XfailKind, &str)> = XfailKind::ALL
+            .iter()
+            .filter_map(|&(kind, prop)| Some((kind, c.listed.get(prop)?)))
+            .collect();
+        let Some(&(kind, reference)) = refs.first() else {
+            continue;
+        };
+        if refs.len() > 1 {
+            return Err(format!(
+                "{}:{} declares both X-bug and X-deviation: a failure is one or the other",
+                c.program_path(),
+                c.listed.ident
+            ));
+        }
+        out.insert(
+            (c.program_path(), c.listed.ident.clone()),
+            Declared {
+                kind,
+                reference: reference.to_string(),
+                descr: c.listed.get("descr").unwrap_or("").to_string(),
+            },
+        );
+    }
+    Ok(out)
+}
+
+/// The heading of the declared list of one kind.
+fn kind_heading(kind: XfailKind) -> &'static str {
+    match kind {
+        XfailKind::Bug => {
+            "Kernel bugs (X-bug: fixed in a later kernel or to be fixed; when one passes, drop its expectation):"
+        }
+        XfailKind::Deviation => {
+            "Documented deviations (X-deviation: the kernel deliberately differs from the standard the case asserts; not expected to change):"
+        }
+    }
 }
 
 /// Runs the command; see `XFAIL_EXIT_CODES`.
@@ -144,16 +178,24 @@ pub fn run(args: Args, bins: &Path) -> ExitCode {
         Ok(d) => d,
         Err(e) => return crate::fail(3, &e),
     };
-    println!("Expected failures declared by the suite (X-bug):");
-    let mut shown = std::collections::BTreeSet::new();
-    for ((prog, case), (bug, descr)) in &declared {
-        let base = ptrace_atf::suite::base_program(prog.rsplit('/').next().unwrap_or(prog));
-        if shown.insert((base.to_string(), case.clone())) {
-            println!("  {base}:{case} (under every waiter)  bug: {bug}\n      {descr}");
+    println!("Expected failures declared by the suite:");
+    for &(kind, _) in &XfailKind::ALL {
+        println!("{}", kind_heading(kind));
+        let mut shown = std::collections::BTreeSet::new();
+        for ((prog, case), d) in declared.iter().filter(|(_, d)| d.kind == kind) {
+            let base = ptrace_atf::suite::base_program(prog.rsplit('/').next().unwrap_or(prog));
+            if shown.insert((base.to_string(), case.clone())) {
+                println!(
+                    "  {base}:{case} (under every waiter)  {}: {}\n      {}",
+                    kind.word(),
+                    d.reference,
+                    d.descr
+                );
+            }
         }
-    }
-    if declared.is_empty() {
-        println!("  (none)");
+        if shown.is_empty() {
+            println!("  (none)");
+        }
     }
     let (db, how) = match args.results_file {
         Some(db) => (db, "given with --results-file"),
@@ -177,37 +219,42 @@ pub fn run(args: Args, bins: &Path) -> ExitCode {
         Ok(r) => r,
         Err(e) => return crate::fail(4, &e),
     };
-    let mut bugs: BTreeMap<(String, String), String> = match db_exec(&kyua, &db, BUGS_SQL) {
-        Ok(r) => r
-            .into_iter()
-            .filter(|r| r.len() >= 3)
-            .map(|r| ((r[0].clone(), r[1].clone()), r[2].clone()))
-            .collect(),
+    let mut refs = match db_exec(&kyua, &db, XFAIL_REFS_SQL) {
+        Ok(r) => xfail_refs(r),
         Err(e) => return crate::fail(4, &e),
     };
-    for (key, (bug, _)) in &declared {
-        bugs.entry(key.clone()).or_insert_with(|| bug.clone());
+    for (key, d) in &declared {
+        refs.entry(key.clone())
+            .or_insert_with(|| (d.kind, d.reference.clone()));
     }
+    let label = |key: &CaseKey| {
+        refs.get(key)
+            .map_or("-".to_string(), |(k, r)| format!("{}: {r}", k.word()))
+    };
     let mut by_fate: BTreeMap<Fate, Vec<String>> = BTreeMap::new();
     let mut seen = std::collections::BTreeSet::new();
     for r in rows.iter().filter(|r| r.len() >= 3) {
         let key = (r[0].clone(), r[1].clone());
         let reason = r.get(3).map(String::as_str).unwrap_or("");
-        if let Some(f) = classify(bugs.contains_key(&key), &r[2], reason) {
-            let bug = bugs.get(&key).map(String::as_str).unwrap_or("-");
-            by_fate
-                .entry(f)
-                .or_default()
-                .push(format!("{}:{}  [{bug}]  {}: {reason}", r[0], r[1], r[2]));
+        if let Some(f) = classify(refs.contains_key(&key), &r[2], reason) {
+            by_fate.entry(f).or_default().push(format!(
+                "{}:{}  [{}]  {}: {reason}",
+                r[0],
+                r[1],
+                label(&key),
+                r[2]
+            ));
         }
         seen.insert(key);
     }
-    for ((prog, case), bug) in &bugs {
-        if !seen.contains(&(prog.clone(), case.clone())) {
-            by_fate
-                .entry(Fate::NotRun)
-                .or_default()
-                .push(format!("{prog}:{case}  [{bug}]"));
+    for key in refs.keys() {
+        if !seen.contains(key) {
+            by_fate.entry(Fate::NotRun).or_default().push(format!(
+                "{}:{}  [{}]",
+                key.0,
+                key.1,
+                label(key)
+            ));
         }
     }
     println!("\nIn {} ({how}, {}):", db.display(), modified(&db));
