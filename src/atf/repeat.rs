@@ -155,9 +155,11 @@ fn forked(run: &dyn Fn() -> TestResult) -> TestResult {
     // SAFETY: the child runs the body (the same code a kyua run executes) then _exits.
     let pid = unsafe { libc::fork() };
     if pid == 0 {
+        // SAFETY: closing the read end this child does not use.
         unsafe { libc::close(fds[0]) };
         let r = run();
         let line = r.to_line();
+        // SAFETY: write(2) of a live buffer to our pipe end, then _exit.
         unsafe {
             libc::write(fds[1], line.as_ptr().cast(), line.len());
             libc::_exit(r.exit_code());
@@ -165,6 +167,7 @@ fn forked(run: &dyn Fn() -> TestResult) -> TestResult {
     }
     // SAFETY: we own both ends; the read end becomes a File.
     unsafe { libc::close(fds[1]) };
+    // SAFETY: fds[0] is ours alone from here on.
     let mut reader = unsafe { File::from_raw_fd(fds[0]) };
     if pid < 0 {
         return TestResult::Broken("fork failed".into());

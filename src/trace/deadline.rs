@@ -414,6 +414,7 @@ mod tests {
                 // The inherited expiry would fit this deadline, but the timer is the parent's.
                 let (res, took) = empty_read(limit);
                 let ok = res == Err(TimedOut) && took < Duration::from_secs(2);
+                // SAFETY: _exit ends the forked child.
                 unsafe { libc::_exit(if ok { 0 } else { 1 }) }
             }
             pid => {
@@ -422,7 +423,9 @@ mod tests {
                 // SAFETY: polling and, past 3 s, killing our own child.
                 while unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) } == 0 {
                     if t0.elapsed() > Duration::from_secs(3) {
+                        // SAFETY: killing our own child.
                         unsafe { libc::kill(pid, libc::SIGKILL) };
+                        // SAFETY: reaping it into a local status word.
                         unsafe { libc::waitpid(pid, &mut status, 0) };
                         panic!("the child's read never timed out");
                     }

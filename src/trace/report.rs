@@ -202,6 +202,7 @@ fn target() -> *mut Slot {
     }
     // SAFETY: slots are never unmapped; getpid has no preconditions.
     let owner = unsafe { (*shared).pid.load(Ordering::Acquire) };
+    // SAFETY: getpid has no preconditions.
     if owner == 0 || owner == unsafe { libc::getpid() } {
         shared
     } else {
@@ -244,6 +245,7 @@ mod tests {
             adopt_in_child(Some(&slot));
             write(b"first\n");
             write(b"second");
+            // SAFETY: _exit ends the forked child.
             unsafe { libc::_exit(0) };
         }
         let mut st = 0;

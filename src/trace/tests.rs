@@ -306,6 +306,7 @@ fn untraced_group_stop_and_continue() {
             unsafe { libc::raise(libc::SIGSTOP) };
             // Stay alive: a zombie would be reported before its continuation.
             loop {
+                // SAFETY: pause has no preconditions.
                 unsafe { libc::pause() };
             }
         });

@@ -142,13 +142,16 @@ impl Waiter {
             Target::Pid(p) => p.as_raw(),
             _ => -1,
         };
-        // SAFETY (all calls below): pointers are to locals of the right type.
         let pid = match self.kind {
+            // SAFETY: a pointer to a local status word.
             WaiterKind::Wait => unsafe { libc::wait(&mut raw) },
+            // SAFETY: pointers to a local status word and rusage.
             WaiterKind::Wait3 => unsafe { wait3(&mut raw, self.status_flags(nohang), &mut ru) },
+            // SAFETY: pointers to a local status word and rusage.
             WaiterKind::Wait4 => unsafe {
                 libc::wait4(pid_arg, &mut raw, self.status_flags(nohang), &mut ru)
             },
+            // SAFETY: a pointer to a local status word.
             WaiterKind::Waitpid => unsafe {
                 libc::waitpid(pid_arg, &mut raw, self.status_flags(nohang))
             },
