@@ -210,8 +210,23 @@ static PROBE: OnceLock<Probe> = OnceLock::new();
 /// them, so only "accepted, reads back, never fired" under a hypervisor (detected from
 /// CPUID, never from timing) is a property of the machine; everything else is `Broken`.
 pub fn probe() -> &'static Probe {
-    PROBE.get_or_init(run_probe)
+    PROBE.get_or_init(|| {
+        // Under QEMU TCG a write watchpoint is occasionally missed (about one probe in a
+        // hundred, on a different case every run), while the same watchpoint fires on the
+        // next try: one miss is not "never fires". Three misses in a row are.
+        let mut verdict = run_probe();
+        for _ in 1..PROBE_TRIES {
+            if !matches!(verdict, Probe::NeverFiresUnder(_)) {
+                break;
+            }
+            verdict = run_probe();
+        }
+        verdict
+    })
 }
+
+/// How many fresh probes must all miss before a watchpoint "never fires".
+const PROBE_TRIES: usize = 3;
 
 fn run_probe() -> Probe {
     let w = Waiter::new(WaiterKind::Waitpid);
@@ -254,7 +269,7 @@ fn run_probe() -> Probe {
     match hypervisor::detect() {
         Some(h) => Probe::NeverFiresUnder(format!(
             "the debug registers of {h} take a write watchpoint (DR0 and DR7 read back) that \
-             never fires"
+             never fires ({PROBE_TRIES} tries)"
         )),
         None => Probe::Broken(format!(
             "debug-register probe (pid {pid}): a write watchpoint (DR0={addr:#x}, DR7={dr7:#x}, \
