@@ -7,14 +7,16 @@
 //! their process on purpose. The body's stdout and stderr are captured per iteration and
 //! printed with a failure.
 //!
-//! Protocol on the original stdout, one line each: `fail <iteration> <result>` followed by
-//! the iteration's output as `| <line>`, `tick <iterations> <failures>` at most ten times a
-//! second, and `done <iterations> <failures> <seconds>`. The iteration in progress is also
-//! stored as a native-endian u64 at the start of the file named by `counter=PATH`, so a
-//! driver can name the iteration that killed the whole program.
+//! Progress goes to the original stdout as [`Report`] lines (written and parsed by that one
+//! type): `fail <iteration> <result>` followed by the iteration's output as `| <line>`,
+//! `tick <iterations> <failures>` at most ten times a second, and
+//! `done <iterations> <failures> <seconds>`. The iteration in progress is also stored as a
+//! native-endian u64 at the start of the file named by `counter=PATH`, so a driver can name
+//! the iteration that killed the whole program.
 
 use super::result::TestResult;
 use super::verdict::{Termination, judge};
+use std::fmt;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::fd::{AsRawFd, FromRawFd};
@@ -55,6 +57,100 @@ impl Spec {
             }
         }
         Ok(spec)
+    }
+}
+
+/// One line of the loop's progress on the original stdout: what the looping program writes
+/// and what `ptrace-atf loop` reads. `Display` writes the line (without its newline), `parse`
+/// reads it back.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Report {
+    /// `fail <iteration> <result>`: an iteration ended with a result that is not good (or
+    /// skipped, which ends the loop); its captured output follows as `Output` lines.
+    Fail { iteration: u64, result: TestResult },
+    /// `| <line>`: a line the failing iteration wrote on stdout or stderr.
+    Output(String),
+    /// `tick <iterations> <failures>`: progress, at most ten times a second.
+    Tick { iterations: u64, failures: u64 },
+    /// `done <iterations> <failures> <seconds>`: the loop's end.
+    Done {
+        iterations: u64,
+        failures: u64,
+        secs: f64,
+    },
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Report::Fail { iteration, result } => write!(f, "fail {iteration} {result}"),
+            Report::Output(line) => write!(f, "| {line}"),
+            Report::Tick {
+                iterations,
+                failures,
+            } => write!(f, "tick {iterations} {failures}"),
+            Report::Done {
+                iterations,
+                failures,
+                secs,
+            } => write!(f, "done {iterations} {failures} {secs:.6}"),
+        }
+    }
+}
+
+impl Report {
+    /// Writes the line with its newline (no allocation: the loop writes ticks with it).
+    pub fn write_line(&self, out: &mut impl Write) -> std::io::Result<()> {
+        writeln!(out, "{self}")
+    }
+
+    /// Reads one line (without its newline); the error names what is wrong with it.
+    pub fn parse(line: &str) -> Result<Report, String> {
+        if let Some(text) = line.strip_prefix("| ") {
+            return Ok(Report::Output(text.to_string()));
+        }
+        let bad = |what: &str| format!("malformed loop report '{line}': {what}");
+        let number = |w: Option<&str>, what: &str| -> Result<u64, String> {
+            w.and_then(|w| w.parse().ok())
+                .ok_or_else(|| bad(&format!("no {what}")))
+        };
+        let (word, rest) = line.split_once(' ').unwrap_or((line, ""));
+        match word {
+            "fail" => {
+                let (i, result) = rest.split_once(' ').ok_or_else(|| bad("no result"))?;
+                Ok(Report::Fail {
+                    iteration: number(Some(i), "iteration")?,
+                    result: TestResult::parse(&format!("{result}\n")).map_err(|e| bad(&e))?,
+                })
+            }
+            "tick" | "done" => {
+                let mut w = rest.split(' ');
+                let iterations = number(w.next(), "iteration count")?;
+                let failures = number(w.next(), "failure count")?;
+                let report = if word == "tick" {
+                    Report::Tick {
+                        iterations,
+                        failures,
+                    }
+                } else {
+                    let secs = w
+                        .next()
+                        .and_then(|s| s.parse::<f64>().ok())
+                        .filter(|s| s.is_finite() && *s >= 0.0)
+                        .ok_or_else(|| bad("no seconds"))?;
+                    Report::Done {
+                        iterations,
+                        failures,
+                        secs,
+                    }
+                };
+                match w.next() {
+                    None => Ok(report),
+                    Some(_) => Err(bad("trailing words")),
+                }
+            }
+            _ => Err(bad("unknown report")),
+        }
     }
 }
 
@@ -256,16 +352,16 @@ fn run_aligned(spec: &Spec, body: &dyn Fn() -> TestResult) -> i32 {
         capture.reset();
         let r = if spec.fork { forked(body) } else { body() };
         if let TestResult::Skipped(_) = r {
-            let _ = writeln!(out, "fail {i} {r}");
+            let skipped = Report::Fail {
+                iteration: i,
+                result: r,
+            };
+            let _ = skipped.write_line(&mut out);
             break;
         }
         if !r.is_good() {
             failures += 1;
-            let mut msg = format!("fail {i} {r}\n");
-            for l in capture.text().lines() {
-                msg.push_str(&format!("| {l}\n"));
-            }
-            let _ = out.write_all(msg.as_bytes());
+            report_failure(&mut out, i, r, &capture.text());
             if spec.until_fail {
                 break;
             }
@@ -273,12 +369,30 @@ fn run_aligned(spec: &Spec, body: &dyn Fn() -> TestResult) -> i32 {
         now = Instant::now();
         if now - last_tick >= Duration::from_millis(100) {
             last_tick = now;
-            let _ = writeln!(out, "tick {i} {failures}");
+            let tick = Report::Tick {
+                iterations: i,
+                failures,
+            };
+            let _ = tick.write_line(&mut out);
         }
     }
-    let secs = start.elapsed().as_secs_f64();
-    let _ = writeln!(out, "done {i} {failures} {secs:.6}");
+    let done = Report::Done {
+        iterations: i,
+        failures,
+        secs: start.elapsed().as_secs_f64(),
+    };
+    let _ = done.write_line(&mut out);
     i32::from(failures > 0)
+}
+
+/// Writes a failing iteration's `Fail` line and its output lines in one write(2).
+fn report_failure(out: &mut File, iteration: u64, result: TestResult, output: &str) {
+    let mut msg = Vec::new();
+    let _ = Report::Fail { iteration, result }.write_line(&mut msg);
+    for line in output.lines() {
+        let _ = Report::Output(line.to_string()).write_line(&mut msg);
+    }
+    let _ = out.write_all(&msg);
 }
 
 #[cfg(test)]
@@ -296,6 +410,97 @@ mod tests {
         assert!(Spec::parse("n=x").is_err());
         for d in ["inf", "nan", "-1", "1e300"] {
             assert!(Spec::parse(&format!("duration={d}")).is_err(), "{d}");
+        }
+    }
+
+    /// Every kind of line goes out and comes back as the same report, byte for byte.
+    #[test]
+    fn reports_round_trip() {
+        let reports = [
+            Report::Fail {
+                iteration: 17,
+                result: TestResult::Failed("waitpid(2) returned 12 not 13: a b  c".into()),
+            },
+            Report::Fail {
+                iteration: 1,
+                result: TestResult::Skipped("no hardware debug registers here".into()),
+            },
+            Report::Fail {
+                iteration: 3,
+                result: TestResult::ExpectedSignal(Some(6), "aborts on purpose".into()),
+            },
+            Report::Fail {
+                iteration: 4,
+                // A multi-line reason as a result line carries it, escaped.
+                result: TestResult::Broken("line one\\nline two".into()),
+            },
+            Report::Output("tracer: child 42 stopped by SIGTRAP".into()),
+            Report::Output(String::new()),
+            Report::Output("| an output line that looks like one".into()),
+            Report::Output("tick 1 2".into()),
+            Report::Tick {
+                iterations: 1000,
+                failures: 0,
+            },
+            Report::Done {
+                iterations: 2000,
+                failures: 3,
+                secs: 2.5,
+            },
+        ];
+        for r in reports {
+            let mut out = Vec::new();
+            r.write_line(&mut out).unwrap();
+            let line = String::from_utf8(out).unwrap();
+            let line = line.strip_suffix('\n').expect("one line with its newline");
+            assert!(!line.contains('\n'), "{line:?}");
+            assert_eq!(Report::parse(line), Ok(r.clone()), "{line:?}");
+        }
+    }
+
+    /// The exact wire format (the command and older programs read it).
+    #[test]
+    fn report_lines_are_exact() {
+        let fail = Report::Fail {
+            iteration: 5,
+            result: TestResult::Failed("got 1, want 2".into()),
+        };
+        assert_eq!(fail.to_string(), "fail 5 failed: got 1, want 2");
+        assert_eq!(Report::Output("x y".into()).to_string(), "| x y");
+        let tick = Report::Tick {
+            iterations: 9,
+            failures: 1,
+        };
+        assert_eq!(tick.to_string(), "tick 9 1");
+        let done = Report::Done {
+            iterations: 9,
+            failures: 1,
+            secs: 1.0 / 3.0,
+        };
+        assert_eq!(done.to_string(), "done 9 1 0.333333");
+    }
+
+    #[test]
+    fn malformed_reports_are_errors() {
+        for line in [
+            "",
+            "hello",
+            "|no space",
+            "tick",
+            "tick 5",
+            "tick x 0",
+            "tick 5 0 7",
+            "fail 3",
+            "fail x failed: r",
+            "fail 3 exploded: r",
+            "fail 3 failed",
+            "done 5 0",
+            "done 5 0 soon",
+            "done 5 0 inf",
+            "Tick 5 0",
+        ] {
+            let e = Report::parse(line).expect_err(line);
+            assert!(e.starts_with("malformed loop report"), "{e}");
         }
     }
 }
