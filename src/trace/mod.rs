@@ -5,6 +5,9 @@
 //! - `status`: typed wait statuses (`Status`) and signal names;
 //! - `wait`: `Waiter`, the wait(2) family as variants, every wait with a deadline;
 //! - `want`: typed expectations (`expect_stopped`, `expect_event`, ...);
+//! - `ops`: the one helper set: checked resuming requests (`cont`, `syscall`, `step`,
+//!   `detach`, `kill`, `setoptions`), the usual traced child (`traced_child`), the Yama
+//!   question (`attach_refusal`) and `EXIT_CODE`;
 //! - `forkee`: forked children running closures, with child-side assertions;
 //! - `report`: the shared slots through which forked children report failures;
 //! - `vfork`: real vfork(2) and clone(2) children;
@@ -28,6 +31,7 @@ pub mod forkee;
 pub mod health;
 pub mod hypervisor;
 pub mod mem;
+pub mod ops;
 pub mod probe;
 pub mod proc;
 #[cfg(target_arch = "x86_64")]

@@ -5,7 +5,7 @@ use ptrace_atf::atf::{Tc, TestCase};
 use ptrace_atf::trace::mem::{self, Way};
 use ptrace_atf::{child_require, harness, require, require_eq};
 
-use crate::common::{EXIT_OK, page_size, stopped_tracee};
+use crate::common::{EXIT_CODE, page_size, stopped_tracee};
 
 /// The pattern the tracee holds (a read checks it).
 fn before(i: usize) -> u8 {
@@ -105,7 +105,7 @@ fn alignment(tc: &Tc, a: &Align) {
                     );
                 }
             }
-            EXIT_OK
+            EXIT_CODE
         },
     );
     let pid = child.pid();
@@ -119,14 +119,14 @@ fn alignment(tc: &Tc, a: &Align) {
             require_eq!(got, want, "at offset {i}");
         }
     }
-    child.cont_to_exit(&w, EXIT_OK);
+    child.cont_to_exit(&w, EXIT_CODE);
     // SAFETY: allocated above with this layout.
     unsafe { std::alloc::dealloc(buf as *mut u8, layout) };
 }
 
 fn auxv(tc: &Tc, piecewise: bool) {
     let w = harness::waiter(tc);
-    let child = stopped_tracee(&w, || {}, || EXIT_OK);
+    let child = stopped_tracee(&w, || {}, || EXIT_CODE);
     let pid = child.pid();
     let whole = mem::auxv_bytes(pid).unwrap_or_else(|e| tc.fail(format!("/proc/{pid}/auxv: {e}")));
     require!(!whole.is_empty(), "/proc/{pid}/auxv is empty");
@@ -163,5 +163,5 @@ fn auxv(tc: &Tc, piecewise: bool) {
         }
         require_eq!(pieces, whole, "piecewise vs whole read");
     }
-    child.cont_to_exit(&w, EXIT_OK);
+    child.cont_to_exit(&w, EXIT_CODE);
 }

@@ -2,8 +2,7 @@
 
 use ptrace_atf::trace::{Child, Forkee, Options, Waiter, mem, sys};
 
-/// Exit code of a tracee whose checks passed.
-pub const EXIT_OK: i32 = 5;
+pub use ptrace_atf::trace::ops::EXIT_CODE;
 
 /// Forks a tracee that calls PTRACE_TRACEME, runs `setup`, raises SIGSTOP and, once
 /// resumed, runs `after` (whose return value is its exit code). Returns it stopped, with

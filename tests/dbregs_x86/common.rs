@@ -7,11 +7,10 @@ use nix::unistd::Pid;
 use ptrace_atf::atf::Tc;
 use ptrace_atf::harness;
 use ptrace_atf::trace::dbregs::{self, DR6_B_MASK, DR6_BS, Len, Lie, Probe};
-use ptrace_atf::trace::{Child, Forkee, Status, Waiter, Want, exit_kill_default, expect, sys};
+use ptrace_atf::trace::{Child, Status, Waiter, Want, expect};
 use ptrace_atf::trace::{hypervisor, probe};
 
-/// Exit code of every well-behaved child.
-pub const EXIT: i32 = 5;
+pub use ptrace_atf::trace::ops::{EXIT_CODE, cont, traced_child};
 
 /// Memory the watchpoints watch: a static, so a forked child has it at the same address.
 #[repr(C, align(64))]
@@ -110,23 +109,6 @@ pub fn raise_stop() {
     if unsafe { libc::raise(libc::SIGSTOP) } != 0 {
         ptrace_atf::child_fail!("raise(SIGSTOP) failed");
     }
-}
-
-/// Forks a PTRACE_TRACEME child running `f` after its first SIGSTOP, waits for that stop
-/// and sets PTRACE_O_EXITKILL.
-#[track_caller]
-pub fn start<F: FnOnce() -> i32>(w: &Waiter, f: F) -> Child {
-    let child = Forkee::traceme(f);
-    child.expect_stopped(w, libc::SIGSTOP);
-    sys::setoptions(child.pid(), exit_kill_default())
-        .unwrap_or_else(|e| panic!("pid {}: PTRACE_SETOPTIONS failed: {e}", child.pid()));
-    child
-}
-
-/// PTRACE_CONT without a signal, panicking on failure.
-#[track_caller]
-pub fn cont(pid: Pid) {
-    sys::cont(pid, 0).unwrap_or_else(|e| panic!("pid {pid}: PTRACE_CONT failed: {e}"));
 }
 
 /// The Bn and BS bits of DR6, described: `B1` or `BS` or `none`.

@@ -16,7 +16,7 @@ use ptrace_atf::trace::dbregs::{self, Cond, Len};
 use ptrace_atf::trace::{Status, expect, sys};
 use ptrace_atf::{child_require_eq, require_eq};
 
-use crate::common::{self, EXIT, cont, raise_stop, start};
+use crate::common::{self, EXIT_CODE, cont, raise_stop, traced_child};
 
 /// The SS selector, read by MOV SS from this watched location.
 static SS_VALUE: AtomicU16 = AtomicU16::new(0);
@@ -103,13 +103,13 @@ fn mov_ss(tc: &Tc, after: After) {
     let w = common::setup(tc);
     let taint_before = tainted();
     SS_VALUE.store(current_ss(), Ordering::SeqCst);
-    let child = start(&w, move || {
+    let child = traced_child(&w, move || {
         mov_ss_then(after);
         // The control: a plain read of the watched word must still trap.
         // SAFETY: a volatile read of a static.
         unsafe { std::ptr::read_volatile(SS_VALUE.as_ptr()) };
         raise_stop();
-        EXIT
+        EXIT_CODE
     });
     let pid = child.pid();
     let addr = SS_VALUE.as_ptr() as u64;
@@ -117,7 +117,7 @@ fn mov_ss(tc: &Tc, after: After) {
     require_eq!(dbregs::read(pid, 0), addr, "DR0 after POKEUSER");
     let dr7 = dbregs::dr7_global(0, Cond::ReadWrite, Len::Two);
     require_eq!(dbregs::read(pid, 7), dr7, "DR7 after POKEUSER");
-    cont(pid);
+    cont(pid, 0);
     let mut traps = Vec::new();
     loop {
         let st = w.wait(pid, "a SIGTRAP or the tracee's SIGSTOP after MOV SS");
@@ -129,7 +129,7 @@ fn mov_ss(tc: &Tc, after: After) {
                 if after == After::Int1 {
                     skip_icebp_fault(pid);
                 }
-                cont(pid);
+                cont(pid, 0);
             }
             other => {
                 if other.is_terminal() {
@@ -152,7 +152,7 @@ fn mov_ss(tc: &Tc, after: After) {
         expected_traps(after),
         "si_codes of the SIGTRAPs after MOV SS; {after:?}"
     );
-    child.cont_to_exit(&w, EXIT);
+    child.cont_to_exit(&w, EXIT_CODE);
     require_eq!(tainted(), taint_before, "/proc/sys/kernel/tainted");
 }
 

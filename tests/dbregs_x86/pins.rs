@@ -8,28 +8,28 @@ use ptrace_atf::require_eq;
 use ptrace_atf::trace::dbregs::{self, Cond, Len};
 use ptrace_atf::trace::probe;
 
-use crate::common::{self, EXIT, cont, raise_stop, start, watched};
+use crate::common::{self, EXIT_CODE, cont, raise_stop, traced_child, watched};
 
 /// The tracee of a pin: writes the word at `watched(8)`, stops, exits 5.
 fn tracee(w: &ptrace_atf::trace::Waiter) -> ptrace_atf::trace::Child {
     let addr = watched(8);
-    start(w, move || {
+    traced_child(w, move || {
         common::access(addr, Len::Eight, true);
         raise_stop();
-        EXIT
+        EXIT_CODE
     })
 }
 
 /// Runs the tracee to its end; `hit` says whether the armed DR0 must fire on the write.
 #[track_caller]
 fn finish(w: &ptrace_atf::trace::Waiter, child: &ptrace_atf::trace::Child, hit: bool) {
-    cont(child.pid());
+    cont(child.pid(), 0);
     if hit {
         common::expect_hw_trap(w, child, 0);
-        cont(child.pid());
+        cont(child.pid(), 0);
     }
     child.expect_stopped(w, libc::SIGSTOP);
-    child.cont_to_exit(w, EXIT);
+    child.cont_to_exit(w, EXIT_CODE);
 }
 
 /// DR0 written twice (first at another word, then at the one the tracee writes): the second

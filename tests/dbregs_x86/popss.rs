@@ -43,7 +43,7 @@ use ptrace_atf::require_eq;
 use ptrace_atf::trace::dbregs::{self, Cond, Len};
 use ptrace_atf::trace::{Options, Status, Want, exit_kill_default, expect, sys};
 
-use crate::common::{self, EXIT, cont, raise_stop, start};
+use crate::common::{self, EXIT_CODE, cont, raise_stop, traced_child};
 use crate::movss::{After, MAX_TRAPS, expected_traps, skip_icebp_fault, tainted};
 
 /// __USER32_CS, __USER_CS and __USER_DS of x86_64 Linux.
@@ -229,13 +229,13 @@ fn pop_ss(tc: &Tc, after: After) {
     let taint_before = tainted();
     let pages = Pages::new(after);
     let slot = pages.data + SLOT;
-    let child = start(&w, || {
+    let child = traced_child(&w, || {
         run_compat(&pages);
         // The control: a plain read of the watched slot must still trap.
         // SAFETY: a volatile read of the mapped data page.
         unsafe { std::ptr::read_volatile(slot as *const u32) };
         raise_stop();
-        EXIT
+        EXIT_CODE
     });
     let pid = child.pid();
     dbregs::arm(pid, 0, slot, Cond::ReadWrite, Len::Four);
@@ -250,7 +250,7 @@ fn pop_ss(tc: &Tc, after: After) {
     }
     let resume = |pid, syscall_done: bool| {
         if syscall_done {
-            cont(pid)
+            cont(pid, 0)
         } else {
             sys::syscall(pid, 0).expect("PTRACE_SYSCALL")
         }
@@ -315,7 +315,7 @@ fn pop_ss(tc: &Tc, after: After) {
         expected(after, pid),
         "stops of the tracee after POP SS; {after:?} in compat mode"
     );
-    child.cont_to_exit(&w, EXIT);
+    child.cont_to_exit(&w, EXIT_CODE);
     require_eq!(tainted(), taint_before, "/proc/sys/kernel/tainted");
 }
 

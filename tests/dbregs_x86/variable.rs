@@ -9,18 +9,18 @@ use ptrace_atf::trace::dbregs::{self, Cond, DR6_B_MASK, DR6_BS, Len};
 use ptrace_atf::trace::proc;
 use ptrace_atf::{require, require_eq};
 
-use crate::common::{self, EXIT, cont, raise_stop, start, watched};
+use crate::common::{self, EXIT_CODE, cont, raise_stop, traced_child, watched};
 
 /// The DR6 a fresh thread shows through ptrace: reserved bits in arch polarity, no Bn, no BS.
 const DR6_FRESH: u64 = 0xffff_0ff0;
 
 fn print(tc: &Tc) {
     let w = common::setup_state(tc);
-    let child = start(&w, || EXIT);
+    let child = traced_child(&w, || EXIT_CODE);
     let regs = dbregs::read_all(child.pid());
     let want = [0, 0, 0, 0, 0, 0, DR6_FRESH, 0];
     require_eq!(regs, want, "DR0-DR7 of a fresh tracee");
-    child.cont_to_exit(&w, EXIT);
+    child.cont_to_exit(&w, EXIT_CODE);
 }
 
 /// What happens between setting a debug register and reading it back.
@@ -50,7 +50,7 @@ fn voluntary_switches(pid: nix::unistd::Pid) -> u64 {
 
 fn preserve(tc: &Tc, slot: usize, mode: Preserve) {
     let w = common::setup_state(tc);
-    let child = start(&w, move || {
+    let child = traced_child(&w, move || {
         if mode == Preserve::Yield {
             for _ in 0..YIELD_SLEEPS {
                 // SAFETY: sched_yield and nanosleep with a valid timespec are
@@ -68,7 +68,7 @@ fn preserve(tc: &Tc, slot: usize, mode: Preserve) {
         if mode != Preserve::Plain {
             raise_stop();
         }
-        EXIT
+        EXIT_CODE
     });
     let pid = child.pid();
     let addr = watched(8 * slot);
@@ -77,7 +77,7 @@ fn preserve(tc: &Tc, slot: usize, mode: Preserve) {
     require_eq!(before[slot], addr, "DR{slot} right after POKEUSER");
     if mode != Preserve::Plain {
         let switches = voluntary_switches(pid);
-        cont(pid);
+        cont(pid, 0);
         child.expect_stopped(&w, libc::SIGSTOP);
         if mode == Preserve::Yield {
             let after = voluntary_switches(pid);
@@ -90,7 +90,7 @@ fn preserve(tc: &Tc, slot: usize, mode: Preserve) {
     }
     let after = dbregs::read_all(pid);
     require_eq!(after, before, "DR0-DR7 after the tracee was set aside");
-    child.cont_to_exit(&w, EXIT);
+    child.cont_to_exit(&w, EXIT_CODE);
 }
 
 /// What the tracee does to the watched variable, and whether the watchpoint must fire.
@@ -140,21 +140,21 @@ fn len_name(len: Len) -> &'static str {
 #[track_caller]
 pub fn trap_variable(w: &Waiter, slot: usize, mode: Mode, len: Len) {
     let addr = watched(0);
-    let child = start(w, move || {
+    let child = traced_child(w, move || {
         common::access(addr, len, mode.writes());
         raise_stop();
         if !mode.fires() {
             // The control: the same watchpoint fires on a write.
             common::access(addr, len, true);
         }
-        EXIT
+        EXIT_CODE
     });
     let pid = child.pid();
     dbregs::arm(pid, slot, addr, mode.cond(), len);
-    cont(pid);
+    cont(pid, 0);
     if mode.fires() {
         common::expect_hw_trap(w, &child, slot);
-        cont(pid);
+        cont(pid, 0);
     }
     child.expect_stopped(w, libc::SIGSTOP);
     if !mode.fires() {
@@ -165,11 +165,11 @@ pub fn trap_variable(w: &Waiter, slot: usize, mode: Mode, len: Len) {
                 common::dr6_bits(dr6)
             );
         }
-        cont(pid);
+        cont(pid, 0);
         common::expect_hw_trap(w, &child, slot);
     }
-    cont(pid);
-    child.expect_exited(w, EXIT);
+    cont(pid, 0);
+    child.expect_exited(w, EXIT_CODE);
 }
 
 fn stress(tc: &Tc) {
@@ -206,20 +206,20 @@ fn stress_one_tracee(tc: &Tc) {
     let w = common::setup(tc);
     let n = tc.config_u64("iterations", 5_000);
     let addr = watched(0);
-    let child = start(&w, move || {
+    let child = traced_child(&w, move || {
         for _ in 0..n {
             common::access(addr, Len::Four, true);
             raise_stop();
         }
-        EXIT
+        EXIT_CODE
     });
     let pid = child.pid();
     dbregs::arm(pid, 0, addr, Cond::Write, Len::Four);
     for i in 1..=n {
         let run = catch_unwind(AssertUnwindSafe(|| {
-            cont(pid);
+            cont(pid, 0);
             common::expect_hw_trap(&w, &child, 0);
-            cont(pid);
+            cont(pid, 0);
             child.expect_stopped(&w, libc::SIGSTOP);
         }));
         if let Err(payload) = run {
@@ -230,7 +230,7 @@ fn stress_one_tracee(tc: &Tc) {
             tc.fail(format!("iteration {i} of {n}: {msg}"));
         }
     }
-    child.cont_to_exit(&w, EXIT);
+    child.cont_to_exit(&w, EXIT_CODE);
 }
 
 pub fn cases() -> Vec<TestCase> {

@@ -7,11 +7,10 @@ use std::ffi::c_void;
 use nix::unistd::Pid;
 use ptrace_atf::atf::TestCase;
 use ptrace_atf::trace::spawn::{self, child_waitpid, clone3_child, exit_with_arg};
-use ptrace_atf::trace::{Child, Options, PtraceEvent, Status, Waiter, Want, expect, proc, sys};
+use ptrace_atf::trace::{Child, Options, PtraceEvent, Status, Waiter, Want, expect, proc};
 use ptrace_atf::{child_fail, child_require_eq};
 
-/// Exit code of the forker (NetBSD's exitval).
-pub const FORKER_EXIT: i32 = 5;
+pub use ptrace_atf::trace::ops::{EXIT_CODE, cont, setoptions};
 /// The program posix_spawn runs (exits 0).
 pub const SPAWN_PROG: &str = "/bin/true";
 
@@ -106,7 +105,7 @@ impl How {
 }
 
 /// The forker's body after its first stop: create the forkee, reap it (with __WALL), check
-/// its exit code, and exit FORKER_EXIT.
+/// its exit code, and exit EXIT_CODE.
 pub fn forker_body(how: How) -> i32 {
     let child = match how.create() {
         Ok(pid) => pid,
@@ -116,7 +115,7 @@ pub fn forker_body(how: How) -> i32 {
         Ok(st) => child_require_eq!(st, Status::Exited(how.forkee_exit())),
         Err(e) => child_fail!("waitpid({child}) for the forkee failed: {e}"),
     }
-    FORKER_EXIT
+    EXIT_CODE
 }
 
 /// The reports the kernel owes the tracer of the forker, by its clone rules: CLONE_VFORK
@@ -197,22 +196,6 @@ impl Traced for Pid {
 pub fn same<T: PartialEq + std::fmt::Debug>(got: T, want: T, what: &str) {
     if got != want {
         panic!("{what}: expected {want:?}, got {got:?}");
-    }
-}
-
-/// PTRACE_CONT, failing the case on error.
-#[track_caller]
-pub fn cont(pid: Pid, sig: i32) {
-    if let Err(e) = sys::cont(pid, sig) {
-        panic!("pid {pid}: PTRACE_CONT failed with {e}");
-    }
-}
-
-/// PTRACE_SETOPTIONS, failing the case on error.
-#[track_caller]
-pub fn setoptions(pid: Pid, options: Options) {
-    if let Err(e) = sys::setoptions(pid, options) {
-        panic!("pid {pid}: PTRACE_SETOPTIONS({options}) failed with {e}");
     }
 }
 

@@ -10,7 +10,7 @@ use ptrace_atf::atf::{Tc, TestCase};
 use ptrace_atf::trace::{Forkee, PtraceEvent, Waiter, Want, expect, proc, sys};
 use ptrace_atf::{harness, require_eq};
 
-use crate::common::{FORKER_EXIT, How, Plan, Traced, cont, require_spawn_prog, same, setoptions};
+use crate::common::{EXIT_CODE, How, Plan, Traced, cont, require_spawn_prog, same, setoptions};
 use crate::matrix::ALL_OPTIONS;
 use crate::unrelated;
 
@@ -199,7 +199,7 @@ pub fn walk(w: &Waiter, forker: &dyn Traced, v: &Variant) -> Pid {
 /// How the forker ends once detached or killed.
 fn forker_end(op: Op) -> Want {
     match op {
-        Op::Detach => Want::Exited(FORKER_EXIT),
+        Op::Detach => Want::Exited(EXIT_CODE),
         Op::PtraceKill | Op::Kill => Want::Signaled {
             sig: libc::SIGKILL,
             core: false,

@@ -10,7 +10,7 @@ use ptrace_atf::trace::proc::{sig_bit, sig_blocked, sig_ignored};
 use ptrace_atf::trace::{Forkee, Options, expect, siginfo, sys};
 use ptrace_atf::{child_fail, require};
 
-use crate::common::{Checks, FORKER_EXIT, How, follow, forker_body, require_spawn_prog, same};
+use crate::common::{Checks, EXIT_CODE, How, follow, forker_body, require_spawn_prog, same};
 use crate::matrix::ALL_OPTIONS;
 
 /// How SIGTRAP is kept from the forker.
@@ -115,7 +115,7 @@ fn scenario(tc: &Tc, how: How, options: Options, hide: Hide) {
         "{name} {set:016x} lacks SIGTRAP"
     );
     follow(&w, &f, how, options, &masks);
-    f.expect_exited(&w, FORKER_EXIT);
+    f.expect_exited(&w, EXIT_CODE);
     w.expect_no_children();
 }
 

@@ -8,7 +8,7 @@ use ptrace_atf::harness;
 use ptrace_atf::trace::{Forkee, Options, expect};
 
 use crate::common::{
-    Checks, FORKER_EXIT, How, NoChecks, Plan, follow, matrix_options, require_spawn_prog, same,
+    Checks, EXIT_CODE, How, NoChecks, Plan, follow, matrix_options, require_spawn_prog, same,
 };
 
 /// One way of creating the forkee, with the name prefix its cases use.
@@ -147,7 +147,7 @@ pub fn scenario(tc: &Tc, how: How, options: Options, setpgid: bool) {
     f.expect_stopped(&w, expect::AUTO_ATTACH_FIRST_STOP);
     let checks: &dyn Checks = if setpgid { &SameGroup } else { &NoChecks };
     follow(&w, &f, how, options, checks);
-    f.expect_exited(&w, FORKER_EXIT);
+    f.expect_exited(&w, EXIT_CODE);
     w.expect_no_children();
 }
 

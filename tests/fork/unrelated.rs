@@ -12,7 +12,7 @@ use ptrace_atf::trace::topology::{
 use ptrace_atf::trace::{Forkee, Options, Waiter, Want, expect, siginfo, sys};
 
 use crate::common::{
-    FORKER_EXIT, How, NoChecks, Plan, cont, follow, forker_body, matrix_options, require_spawn_prog,
+    EXIT_CODE, How, NoChecks, Plan, cont, follow, forker_body, matrix_options, require_spawn_prog,
 };
 use crate::matrix::{ALL_OPTIONS, promise};
 
@@ -84,9 +84,9 @@ fn matrix_scenario(tc: &Tc, how: How, options: Options, setpgid: bool) {
         setpgid,
         move |w, e, _| {
             follow(w, &e, how, options, &NoChecks);
-            w.expect_exited(e, FORKER_EXIT);
+            w.expect_exited(e, EXIT_CODE);
         },
-        Want::Exited(FORKER_EXIT),
+        Want::Exited(EXIT_CODE),
         false,
     );
 }

@@ -6,27 +6,8 @@ use std::collections::BTreeSet;
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
-use ptrace_atf::atf::Tc;
+pub use ptrace_atf::trace::ops::{cont, setoptions as set_options, syscall as resume_syscall};
 use ptrace_atf::trace::{PtraceEvent, Status, Waiter, sig_name, sys};
-
-/// PTRACE_CONT `tid` with `sig`, failing with the request's error.
-#[track_caller]
-pub fn cont(tid: Pid, sig: i32) {
-    if let Err(e) = sys::cont(tid, sig) {
-        panic!(
-            "PTRACE_CONT of tid {tid} with {} failed: {e}",
-            sig_name(sig)
-        );
-    }
-}
-
-/// PTRACE_SYSCALL `tid` with `sig`, failing with the request's error.
-#[track_caller]
-pub fn resume_syscall(tid: Pid, sig: i32) {
-    if let Err(e) = sys::syscall(tid, sig) {
-        panic!("PTRACE_SYSCALL of tid {tid} failed: {e}");
-    }
-}
 
 /// The tid of the thread created at `tid`'s PTRACE_EVENT_CLONE stop (its event message).
 pub fn new_thread(w: &Waiter, tid: Pid) -> Pid {
@@ -37,14 +18,6 @@ pub fn new_thread(w: &Waiter, tid: Pid) -> Pid {
 #[track_caller]
 pub fn siginfo(tid: Pid) -> libc::siginfo_t {
     sys::getsiginfo(tid).unwrap_or_else(|e| panic!("PTRACE_GETSIGINFO of tid {tid} failed: {e}"))
-}
-
-/// PTRACE_SETOPTIONS, failing with the request's error.
-#[track_caller]
-pub fn set_options(pid: Pid, opts: sys::Options) {
-    if let Err(e) = sys::setoptions(pid, opts) {
-        panic!("PTRACE_SETOPTIONS {opts} on {pid} failed: {e}");
-    }
 }
 
 /// Sends `sig` to thread `tid` of process `pid` with tgkill(2).
@@ -115,21 +88,6 @@ pub fn kill_and_reap(w: &Waiter, pid: Pid, tids: &BTreeSet<Pid>) {
         panic!("traced threads {missing:?} of {pid} were never reported dead");
     }
     w.expect_no_children();
-}
-
-/// Skips when Yama forbids PTRACE_ATTACH to our own child (scope 3, or 2 without root).
-pub fn require_attach_allowed(tc: &Tc) {
-    let scope = std::fs::read_to_string("/proc/sys/kernel/yama/ptrace_scope")
-        .ok()
-        .and_then(|s| s.trim().parse::<u32>().ok())
-        .unwrap_or(0);
-    // SAFETY: geteuid has no arguments.
-    let root = unsafe { libc::geteuid() } == 0;
-    if scope >= 3 || (scope == 2 && !root) {
-        tc.skip(format!(
-            "Yama ptrace_scope {scope} forbids PTRACE_ATTACH here (see /proc/sys/kernel/yama/ptrace_scope)"
-        ));
-    }
 }
 
 /// Reads one word of the tracee's memory at the address of `var` in our own image (the

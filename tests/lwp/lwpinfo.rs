@@ -253,7 +253,7 @@ pub fn traceme_lwpinfo(tc: &Tc, v: &LwpInfo) {
 
 /// The attach_lwpinfo scenario: attach every thread of a running process, one by one.
 pub fn attach_lwpinfo(tc: &Tc, threads: usize) {
-    group::require_attach_allowed(tc);
+    ptrace_atf::harness::require_attach_allowed(tc);
     let w = harness::waiter(tc);
     let child = Forkee::spawn(move || lwpinfo_tracee(threads, true));
     let pid = child.pid();

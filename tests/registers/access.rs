@@ -10,7 +10,7 @@ use ptrace_atf::trace::siginfo::expect_siginfo;
 use ptrace_atf::trace::{Options, expect, regs, sys};
 use ptrace_atf::{child_require, child_require_eq, harness, require, require_eq};
 
-use crate::common::{EXIT_OK, exec_ranges, raw_sigstop, tracee};
+use crate::common::{EXIT_CODE, exec_ranges, raw_sigstop, tracee};
 
 /// x86_64 user code and stack segment selectors (__USER_CS, __USER_DS).
 const USER_CS: u64 = 0x33;
@@ -188,7 +188,7 @@ fn access(tc: &Tc, aux: Aux) {
             _ => raw_sigstop(),
         };
         child_require_eq!(r, want_rax);
-        EXIT_OK
+        EXIT_CODE
     });
     let pid = child.pid();
     let r = regs::get(pid);
@@ -322,7 +322,7 @@ fn access(tc: &Tc, aux: Aux) {
             );
         }
     }
-    child.cont_to_exit(&w, EXIT_OK);
+    child.cont_to_exit(&w, EXIT_CODE);
 }
 
 fn syscall_orig_rax(tc: &Tc) {
@@ -333,7 +333,7 @@ fn syscall_orig_rax(tc: &Tc) {
         // SAFETY: getppid has no arguments.
         let ppid = unsafe { libc::syscall(libc::SYS_getppid) };
         child_require_eq!(ppid, me);
-        EXIT_OK
+        EXIT_CODE
     });
     let pid = child.pid();
     sys::setoptions(pid, Options::EXITKILL | Options::TRACESYSGOOD)
@@ -352,7 +352,7 @@ fn syscall_orig_rax(tc: &Tc) {
     let exit = regs::get(pid);
     require_eq!(exit.orig_rax, libc::SYS_getppid as u64, "orig_rax at exit");
     require_eq!(exit.rax as i64, me, "rax at exit (getppid's result)");
-    child.cont_to_exit(&w, EXIT_OK);
+    child.cont_to_exit(&w, EXIT_CODE);
 }
 
 /// arch_prctl codes (asm/prctl.h; not in libc for this target).
@@ -383,7 +383,7 @@ fn fs_gs(tc: &Tc, fs: bool, write: bool) {
             child_require_eq!(arch_prctl(ARCH_GET_GS, &raw mut g as u64), 0);
             child_require_eq!(g, GS_SET_BY_TRACER);
         }
-        EXIT_OK
+        EXIT_CODE
     });
     let pid = child.pid();
     let r = regs::get(pid);
@@ -423,5 +423,5 @@ fn fs_gs(tc: &Tc, fs: bool, write: bool) {
             regs::set(pid, m);
         }
     }
-    child.cont_to_exit(&w, EXIT_OK);
+    child.cont_to_exit(&w, EXIT_CODE);
 }

@@ -9,7 +9,7 @@ use ptrace_atf::atf::{Tc, TestCase};
 use ptrace_atf::trace::{Child, Options, Waiter, probe, regs, sys};
 use ptrace_atf::{child_require_eq, harness, require, require_eq};
 
-use crate::common::{EXIT_OK, exec_ranges, kill, raw_sigstop, tracee};
+use crate::common::{EXIT_CODE, exec_ranges, kill, raw_sigstop, tracee};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Resume {
@@ -80,7 +80,7 @@ fn stopping_tracee(w: &Waiter) -> Child {
         child_require_eq!(raw_sigstop(), 0);
         // SAFETY: getppid has no arguments.
         child_require_eq!(unsafe { libc::syscall(libc::SYS_getppid) }, me);
-        EXIT_OK
+        EXIT_CODE
     })
 }
 
@@ -110,9 +110,9 @@ fn resume_keeps_pc(tc: &Tc, req: Resume, addr: usize) {
             at.rip,
             before.rip
         );
-        return child.cont_to_exit(&w, EXIT_OK);
+        return child.cont_to_exit(&w, EXIT_CODE);
     }
-    child.expect_exited(&w, EXIT_OK);
+    child.expect_exited(&w, EXIT_CODE);
     w.expect_no_children();
 }
 

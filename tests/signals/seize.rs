@@ -14,9 +14,7 @@ use ptrace_atf::trace::siginfo::expect_siginfo;
 use ptrace_atf::trace::{Child, Forkee, Options, Waiter, Want, expect, proc, sys};
 use ptrace_atf::{harness, require, require_eq};
 
-use crate::common::{
-    Chan, child_allow_any_tracer, child_raise, cont, must, require_unrelated_attach, traced_child,
-};
+use crate::common::{Chan, child_allow_any_tracer, child_raise, cont, must, traced_child};
 
 /// Time given to the kernel to act on a request before checking that nothing happened.
 const SETTLE: Duration = Duration::from_millis(50);
@@ -178,7 +176,7 @@ const TRACEE_NO_GO: i32 = 9;
 fn debugger_death(tc: &Tc, exitkill: bool) {
     let w = harness::waiter(tc);
     harness::require_pid_waiter(tc, &w);
-    require_unrelated_attach(tc);
+    ptrace_atf::harness::require_attach_allowed(tc);
     let go = Chan::new();
     let allowed = Chan::new();
     let limit = w.deadline();

@@ -13,9 +13,7 @@ use ptrace_atf::trace::siginfo::expect_siginfo;
 use ptrace_atf::trace::{Forkee, Options, Waiter, expect, sys};
 use ptrace_atf::{child_fail, harness};
 
-use crate::common::{
-    Chan, child_allow_any_tracer, child_raise, cont, must, require_unrelated_attach,
-};
+use crate::common::{Chan, child_allow_any_tracer, child_raise, cont, must};
 use crate::crash::{Setup, check_fault_stop};
 use crate::fault::{self, Fault};
 
@@ -68,7 +66,7 @@ fn panic_message(p: &(dyn Any + Send)) -> String {
 
 fn unrelated_tracer_sees_crash(tc: &Tc, f: Fault, setup: Setup) {
     let w = harness::waiter(tc);
-    require_unrelated_attach(tc);
+    ptrace_atf::harness::require_attach_allowed(tc);
     let addr = f.prepare();
     let sig = f.signal();
     let go = Chan::new();

@@ -6,7 +6,7 @@ use ptrace_atf::trace::syscall_info::{self, AUDIT_ARCH_X86_64, HEADER_SIZE, Op, 
 use ptrace_atf::trace::{Options, PtraceEvent, sys};
 use ptrace_atf::{child_require, child_require_eq, require, require_eq};
 
-use crate::common::{EXIT_OK, POISON, Tracee, errno, raw6};
+use crate::common::{EXIT_CODE, POISON, Tracee, errno, raw6};
 
 /// What the child does after its SIGSTOP.
 #[derive(Clone, Copy)]
@@ -219,7 +219,7 @@ fn scenario(tc: &Tc, v: &Variant) {
                 child_require!(r == -1 && errno() == libc::EBADF, "close(-1) gave {r}");
             }
         }
-        EXIT_OK
+        EXIT_CODE
     });
     let nr = match prog {
         Prog::Getpid => libc::SYS_getpid,
@@ -230,7 +230,7 @@ fn scenario(tc: &Tc, v: &Variant) {
         Reach::EventExit => {
             sys::cont(t.pid(), 0).expect("PTRACE_CONT");
             let status = t.child.expect_event(&t.w, PtraceEvent::Exit);
-            require_eq!(status, (EXIT_OK << 8) as u64, "PTRACE_EVENT_EXIT message");
+            require_eq!(status, (EXIT_CODE << 8) as u64, "PTRACE_EVENT_EXIT message");
             syscall_info::expect_get(t.pid())
         }
         Reach::Entry => {
@@ -244,7 +244,7 @@ fn scenario(tc: &Tc, v: &Variant) {
         }
     };
     (v.check)(&t, &info, size);
-    t.child.cont_to_exit(&t.w, EXIT_OK);
+    t.child.cont_to_exit(&t.w, EXIT_CODE);
 }
 
 /// Without PTRACE_O_TRACESYSGOOD a syscall stop is a plain SIGTRAP stop whose siginfo has
@@ -252,13 +252,13 @@ fn scenario(tc: &Tc, v: &Variant) {
 fn without_sysgood(tc: &Tc) {
     let t = Tracee::start(tc, Options::NONE, || {
         raw6(libc::SYS_getpid, POISON);
-        EXIT_OK
+        EXIT_CODE
     });
     sys::syscall(t.pid(), 0).expect("PTRACE_SYSCALL");
     t.child.expect_stopped(&t.w, libc::SIGTRAP);
     let (info, size) = syscall_info::expect_get(t.pid());
     require_eq!((info.op(), size), (Op::None, HEADER_SIZE), "{info}");
-    t.child.cont_to_exit(&t.w, EXIT_OK);
+    t.child.cont_to_exit(&t.w, EXIT_CODE);
 }
 
 /// exit_group has an entry stop and no exit stop: the next report is the exit status.
@@ -266,7 +266,7 @@ fn exit_group_no_exit_stop(tc: &Tc) {
     let t = Tracee::start(tc, Options::TRACESYSGOOD, || {
         raw6(libc::SYS_exit_group, [7, 0, 0, 0, 0, 0]);
         child_require!(false, "exit_group returned");
-        EXIT_OK
+        EXIT_CODE
     });
     let entry = t.run_to_entry(libc::SYS_exit_group);
     require_eq!(entry.args[0], 7, "{entry}");

@@ -9,7 +9,7 @@ use ptrace_atf::trace::syscall_info::Op;
 use ptrace_atf::trace::{Options, expect, sys};
 use ptrace_atf::{child_require, child_require_eq, require_eq};
 
-use crate::common::{EXIT_OK, ORIG_RAX, POISON, Tracee, errno, install_handler, raw6};
+use crate::common::{EXIT_CODE, ORIG_RAX, POISON, Tracee, errno, install_handler, raw6};
 
 const GETPID: i64 = libc::SYS_getpid;
 
@@ -72,7 +72,7 @@ fn traced_getpid(tc: &Tc, on_entry: OnEntry) {
         child_require_eq!(pid, unsafe { libc::syscall(libc::SYS_getpid) });
         let want = if on_entry == OnEntry::Signal { 1 } else { 0 };
         child_require_eq!(CAUGHT.load(Ordering::SeqCst), want);
-        EXIT_OK
+        EXIT_CODE
     });
     let pid = t.pid();
     let entry = t.run_to_entry(GETPID);
@@ -91,7 +91,7 @@ fn traced_getpid(tc: &Tc, on_entry: OnEntry) {
             expect_siginfo(pid, libc::SIGTRAP, expect::SYSCALL_EXIT_SI_CODE);
             require_eq!(sys::geteventmsg(pid), Ok(expect::SYSCALL_EXIT_EVENTMSG));
             require_eq!(exit.rval, i64::from(pid.as_raw()), "getpid's return value");
-            t.cont_to_exit(0, EXIT_OK);
+            t.cont_to_exit(0, EXIT_CODE);
         }
         OnEntry::Kill => {
             sys::kill(pid).expect("PTRACE_KILL");
@@ -101,11 +101,11 @@ fn traced_getpid(tc: &Tc, on_entry: OnEntry) {
             sys::cont(pid, libc::SIGUSR1).expect("PTRACE_CONT(SIGUSR1)");
             t.child.expect_stopped(&t.w, libc::SIGUSR1);
             expect_siginfo(pid, libc::SIGUSR1, expect::SYSCALL_STOP_INJECTED_SI_CODE);
-            t.cont_to_exit(libc::SIGUSR1, EXIT_OK);
+            t.cont_to_exit(libc::SIGUSR1, EXIT_CODE);
         }
         OnEntry::Detach => {
             sys::detach(pid, 0).expect("PTRACE_DETACH");
-            t.child.expect_exited(&t.w, EXIT_OK);
+            t.child.expect_exited(&t.w, EXIT_CODE);
         }
     }
     t.w.expect_no_children();
@@ -148,7 +148,7 @@ fn skip_exit(tc: &Tc, skip: Skip) {
     let t = Tracee::start(tc, Options::TRACESYSGOOD, || {
         let r = raw6(libc::SYS_exit, [100, 0, 0, 0, 0, 0]);
         child_require!(r == -1 && errno() == libc::ENOSYS, "exit(100) returned {r}");
-        EXIT_OK
+        EXIT_CODE
     });
     let pid = t.pid();
     let entry = match skip {
@@ -170,7 +170,7 @@ fn skip_exit(tc: &Tc, skip: Skip) {
         (-i64::from(libc::ENOSYS), 1),
         "exit stop of the skipped exit(100): {exit}"
     );
-    t.child.cont_to_exit(&t.w, EXIT_OK);
+    t.child.cont_to_exit(&t.w, EXIT_CODE);
 }
 
 /// Registers the family.

@@ -12,7 +12,7 @@ use ptrace_atf::trace::Options;
 use ptrace_atf::trace::syscall_info::SyscallInfo;
 use ptrace_atf::{child_require, child_require_eq, require_eq};
 
-use crate::common::{EXIT_OK, Tracee, errno, install_handler, raw6};
+use crate::common::{EXIT_CODE, Tracee, errno, install_handler, raw6};
 
 /// Kernel-internal restart codes a tracer sees in rax at the exit stop.
 const ERESTARTSYS: i64 = 512;
@@ -60,7 +60,7 @@ fn deliver(t: &Tracee, sig: Signal, pass: bool) {
 fn deliver_and_finish(t: &Tracee, sig: Signal) {
     ptrace_atf::trace::sys::syscall(t.pid(), 0).expect("PTRACE_SYSCALL");
     t.child.expect_stopped(&t.w, sig as i32);
-    t.cont_to_exit(sig as i32, EXIT_OK);
+    t.cont_to_exit(sig as i32, EXIT_CODE);
     t.w.expect_no_children();
 }
 
@@ -88,7 +88,7 @@ fn read_interrupted(tc: &Tc, sa_restart: bool) {
         } else {
             child_require!(n == -1 && errno() == libc::EINTR, "read gave {n}");
         }
-        EXIT_OK
+        EXIT_CODE
     });
     let entry = t.run_to_entry(libc::SYS_read);
     interrupt(&t, Signal::SIGUSR1, ERESTARTSYS);
@@ -109,7 +109,7 @@ fn read_interrupted(tc: &Tc, sa_restart: bool) {
     nix::unistd::write(&w, b"r").expect("write to the pipe");
     let exit = t.to_exit();
     require_eq!((exit.rval, exit.is_error), (1, 0), "restarted read: {exit}");
-    t.child.cont_to_exit(&t.w, EXIT_OK);
+    t.child.cont_to_exit(&t.w, EXIT_CODE);
 }
 
 /// nanosleep(5 s) interrupted by a signal the tracer suppresses: -ERESTART_RESTARTBLOCK at
@@ -141,7 +141,7 @@ fn nanosleep_restart_block(tc: &Tc) {
             rem.tv_nsec
         );
         child_require_eq!(CAUGHT.load(Ordering::SeqCst), 1);
-        EXIT_OK
+        EXIT_CODE
     });
     t.run_to_entry(libc::SYS_nanosleep);
     interrupt(&t, Signal::SIGUSR1, ERESTART_RESTARTBLOCK);
@@ -166,7 +166,7 @@ fn pause_restart_after_setregs(tc: &Tc) {
         let n = raw6(libc::SYS_pause, [0; 6]);
         child_require!(n == -1 && errno() == libc::EINTR, "pause gave {n}");
         child_require_eq!(CAUGHT.load(Ordering::SeqCst), 1);
-        EXIT_OK
+        EXIT_CODE
     });
     let entry = t.run_to_entry(libc::SYS_pause);
     interrupt(&t, Signal::SIGUSR1, ERESTARTNOHAND);
@@ -211,7 +211,7 @@ fn rewind_ip(tc: &Tc) {
             "read back {got} bytes: {:?}",
             &buf[..2]
         );
-        EXIT_OK
+        EXIT_CODE
     });
     let entry = t.run_to_entry(libc::SYS_write);
     let exit = t.to_exit();
@@ -229,7 +229,7 @@ fn rewind_ip(tc: &Tc) {
     require_eq!(again.args, entry.args, "arguments of the re-entered write");
     let exit = t.to_exit();
     require_eq!(exit.rval, 1, "the second write: {exit}");
-    t.child.cont_to_exit(&t.w, EXIT_OK);
+    t.child.cont_to_exit(&t.w, EXIT_CODE);
 }
 
 type Body = fn(&Tc);

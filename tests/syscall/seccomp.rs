@@ -10,7 +10,7 @@ use std::os::fd::AsRawFd;
 use ptrace_atf::trace::{Forkee, Options, PtraceEvent, sys};
 use ptrace_atf::{child_fail, child_require, child_require_eq, harness, require_eq};
 
-use crate::common::{EXIT_OK, ORIG_RAX, POISON, Tracee, errno, raw6, require_set_syscall_info};
+use crate::common::{EXIT_CODE, ORIG_RAX, POISON, Tracee, errno, raw6, require_set_syscall_info};
 
 /// SECCOMP_RET_DATA of the filter's SECCOMP_RET_TRACE for getppid.
 const TRACE_DATA: u32 = 0xabc;
@@ -163,7 +163,7 @@ fn scenario(tc: &Tc, check: Check) {
                     child_require_eq!(r, unsafe { libc::syscall(libc::SYS_getpid) });
                 }
             }
-            EXIT_OK
+            EXIT_CODE
         },
     );
     let pid = t.pid();
@@ -232,7 +232,7 @@ fn scenario(tc: &Tc, check: Check) {
             require_eq!(back, info, "read back after SET at the seccomp stop");
         }
     }
-    t.child.cont_to_exit(&t.w, EXIT_OK);
+    t.child.cont_to_exit(&t.w, EXIT_CODE);
 }
 
 /// uid/gid the tracer drops to in the root form of the SUSPEND_SECCOMP case.
@@ -269,14 +269,14 @@ fn suspend_denied(tc: &Tc, drop: bool) {
             libc::waitpid(sleeper, std::ptr::null_mut(), libc::__WALL);
         }
         match r {
-            Err(nix::errno::Errno::EPERM) => EXIT_OK,
+            Err(nix::errno::Errno::EPERM) => EXIT_CODE,
             Err(e) => child_fail!("SEIZE with PTRACE_O_SUSPEND_SECCOMP failed with {e}, not EPERM"),
             Ok(()) => {
                 child_fail!("SEIZE with PTRACE_O_SUSPEND_SECCOMP succeeded without CAP_SYS_ADMIN")
             }
         }
     });
-    helper.expect_exited(&w, EXIT_OK);
+    helper.expect_exited(&w, EXIT_CODE);
     w.expect_no_children();
 }
 
@@ -295,7 +295,7 @@ fn suspend_root(tc: &Tc) {
         // SAFETY: raw getuid.
         let uid = unsafe { libc::syscall(libc::SYS_getuid) };
         child_require!(uid == 0, "getuid gave {uid}, errno {}", errno());
-        EXIT_OK
+        EXIT_CODE
     });
     match sys::seize(child.pid(), Options::SUSPEND_SECCOMP | Options::EXITKILL) {
         Ok(()) => {}
@@ -305,7 +305,7 @@ fn suspend_root(tc: &Tc) {
         Err(e) => panic!("SEIZE with PTRACE_O_SUSPEND_SECCOMP as root failed: {e}"),
     }
     nix::unistd::write(&wr, b"g").expect("write to the pipe");
-    child.expect_exited(&w, EXIT_OK);
+    child.expect_exited(&w, EXIT_CODE);
     w.expect_no_children();
 }
 

@@ -9,7 +9,7 @@ use ptrace_atf::{child_require, child_require_eq, require_eq};
 
 use nix::errno::Errno;
 
-use crate::common::{EXIT_OK, POISON, Tracee, errno, raw6, require_set_syscall_info};
+use crate::common::{EXIT_CODE, POISON, Tracee, errno, raw6, require_set_syscall_info};
 
 /// What the tracer changes, and where.
 #[derive(Clone, Copy)]
@@ -163,7 +163,7 @@ fn scenario(tc: &Tc, act: Act) {
             }
             Act::Reject(..) => child_require_eq!(raw6(libc::SYS_getppid, POISON), parent),
         }
-        EXIT_OK
+        EXIT_CODE
     });
     require_set_syscall_info(tc, t.pid());
     let nr = match act {
@@ -234,7 +234,7 @@ fn scenario(tc: &Tc, act: Act) {
             );
         }
     }
-    t.child.cont_to_exit(&t.w, EXIT_OK);
+    t.child.cont_to_exit(&t.w, EXIT_CODE);
 }
 
 /// Registers the family.
