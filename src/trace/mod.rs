@@ -19,8 +19,13 @@
 //! - `hypervisor`: the hypervisor or emulator named by CPUID, for emulator-limit skips;
 //! - `expect`: per-OS expected values.
 //!
-//! Failures panic with a one-line message naming both sides; `#[track_caller]` makes the
-//! reported location the scenario's line. Nothing here depends on the ATF runtime.
+//! Failures here panic with a one-line message naming both sides: a panic is the toolkit's
+//! failure mechanism (it needs no ATF state, so it works alike in a body, a forked tracer and
+//! a thread), and the runtime reports it as `file:line: message`, the format of `require!`.
+//! The helpers carry `#[track_caller]`, so the location is the scenario's line that called
+//! them; scenarios (tests/<area>) never panic themselves: they fail with the ATF family
+//! (`require!`, `require_eq!`, `require_ok!`, `fail!`) and, in a forked tracee, the child
+//! family (`child_require!`, `child_fail!`, see `forkee`).
 
 pub mod cleanup;
 pub mod dbregs;

@@ -78,7 +78,7 @@ fn alignment(tc: &Tc, a: &Align) {
     let len = 2 * page_size();
     // Page-aligned, so the transfers cross a page boundary in the middle.
     let layout = std::alloc::Layout::from_size_align(len, page_size())
-        .unwrap_or_else(|e| tc.fail(e.to_string()));
+        .unwrap_or_else(|e| ptrace_atf::fail!("{}", e.to_string()));
     // SAFETY: a non-zero-sized layout; freed below.
     let buf = unsafe { std::alloc::alloc_zeroed(layout) } as usize;
     require!(buf != 0, "allocation of two pages failed");
@@ -128,7 +128,7 @@ fn auxv(tc: &Tc, piecewise: bool) {
     let w = harness::waiter(tc);
     let child = stopped_tracee(&w, || {}, || EXIT_CODE);
     let pid = child.pid();
-    let whole = mem::auxv_bytes(pid).unwrap_or_else(|e| tc.fail(format!("/proc/{pid}/auxv: {e}")));
+    let whole = mem::auxv_bytes(pid).unwrap_or_else(|e| ptrace_atf::fail!("/proc/{pid}/auxv: {e}"));
     require!(!whole.is_empty(), "/proc/{pid}/auxv is empty");
     let entries = mem::auxv_entries(&whole);
     require_eq!(
@@ -139,7 +139,8 @@ fn auxv(tc: &Tc, piecewise: bool) {
     let pagesz = entries.iter().find(|e| e.0 == libc::AT_PAGESZ).map(|e| e.1);
     require_eq!(pagesz, Some(page_size() as u64), "AT_PAGESZ");
     // A forked child keeps its parent's vector.
-    let mine = mem::auxv_bytes(nix::unistd::getpid()).unwrap_or_else(|e| tc.fail(e.to_string()));
+    let mine = mem::auxv_bytes(nix::unistd::getpid())
+        .unwrap_or_else(|e| ptrace_atf::fail!("{}", e.to_string()));
     require_eq!(
         mem::auxv_entries(&whole),
         mem::auxv_entries(&mine),
@@ -147,13 +148,13 @@ fn auxv(tc: &Tc, piecewise: bool) {
     );
     if piecewise {
         let f = std::fs::File::open(format!("/proc/{pid}/auxv"))
-            .unwrap_or_else(|e| tc.fail(e.to_string()));
+            .unwrap_or_else(|e| ptrace_atf::fail!("{}", e.to_string()));
         let mut pieces = Vec::new();
         let mut off = 0u64;
         loop {
             let mut four = [0u8; 4];
             let n = std::os::unix::fs::FileExt::read_at(&f, &mut four, off)
-                .unwrap_or_else(|e| tc.fail(format!("read at {off}: {e}")));
+                .unwrap_or_else(|e| ptrace_atf::fail!("read at {off}: {e}"));
             if n == 0 {
                 break;
             }

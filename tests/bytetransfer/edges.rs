@@ -118,10 +118,10 @@ fn edge(tc: &Tc, e: &Edge) {
     let moved = match (e.want, got) {
         (Outcome::Count(n), Ok(m)) if n == m => n,
         (Outcome::Fails(want), Err(err)) if want == err => 0,
-        (want, got) => tc.fail(format!(
+        (want, got) => ptrace_atf::fail!(
             "{call} of {} bytes at {addr:#x}: expected {want:?}, got {got:?}",
             e.len
-        )),
+        ),
     };
     if e.write {
         // The page must hold the new bytes exactly where the call said it wrote them.

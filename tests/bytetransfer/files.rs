@@ -20,11 +20,10 @@ struct FileMap {
 }
 
 impl FileMap {
-    #[track_caller]
-    fn new(tc: &Tc, content: &[u8], prot: i32) -> FileMap {
-        let mut file = tempfile::tempfile().unwrap_or_else(|e| tc.fail(format!("tempfile: {e}")));
+    fn new(content: &[u8], prot: i32) -> FileMap {
+        let mut file = tempfile::tempfile().unwrap_or_else(|e| ptrace_atf::fail!("tempfile: {e}"));
         file.write_all(content)
-            .unwrap_or_else(|e| tc.fail(format!("writing the file: {e}")));
+            .unwrap_or_else(|e| ptrace_atf::fail!("writing the file: {e}"));
         // SAFETY: a fresh private mapping of our own file.
         let p = unsafe {
             libc::mmap(
@@ -37,7 +36,7 @@ impl FileMap {
             )
         };
         if p == libc::MAP_FAILED {
-            tc.fail(format!("mmap of the file: {}", Errno::last()));
+            ptrace_atf::fail!("mmap of the file: {}", Errno::last());
         }
         FileMap {
             file,
@@ -135,7 +134,7 @@ pub fn cases() -> Vec<TestCase> {
 
 fn eof(tc: &Tc, e: &Eof) {
     let w = harness::waiter(tc);
-    let map = FileMap::new(tc, b"", libc::PROT_READ | libc::PROT_WRITE);
+    let map = FileMap::new(b"", libc::PROT_READ | libc::PROT_WRITE);
     let child = stopped_tracee(&w, || {}, || EXIT_CODE);
     let mut buf = [0xeeu8; 8];
     let got = if e.write {
@@ -152,7 +151,7 @@ fn eof(tc: &Tc, e: &Eof) {
 fn cow(tc: &Tc, c: &Cow) {
     let w = harness::waiter(tc);
     let page = page_size();
-    let map = FileMap::new(tc, &vec![b'A'; page], libc::PROT_READ);
+    let map = FileMap::new(&vec![b'A'; page], libc::PROT_READ);
     let addr = map.addr;
     let want = if c.refused.is_some() { b'A' } else { b'B' };
     let child = stopped_tracee(

@@ -5,6 +5,7 @@ use std::ffi::c_void;
 
 use ptrace_atf::atf::{Tc, TestCase};
 use ptrace_atf::trace::dbregs::{self, Cond, Len};
+use ptrace_atf::trace::ops;
 use ptrace_atf::trace::{Options, PtraceEvent, Want, sys};
 use ptrace_atf::{child_fail, harness, require, require_eq};
 
@@ -26,7 +27,7 @@ fn trap_code(tc: &Tc, slot: usize) {
     dbregs::arm(pid, slot, target, Cond::Exec, Len::One);
     cont(pid, 0);
     common::expect_hw_trap(&w, &child, slot);
-    let rip = sys::getregs(pid).expect("PTRACE_GETREGS").rip;
+    let rip = ptrace_atf::require_ok!(sys::getregs(pid), "PTRACE_GETREGS").rip;
     require_eq!(
         rip,
         target,
@@ -87,7 +88,7 @@ fn dont_inherit_lwp(tc: &Tc, slot: usize, look: Look) {
         EXIT_CODE
     });
     let pid = child.pid();
-    sys::setoptions(pid, Options::EXITKILL | Options::TRACECLONE).expect("PTRACE_SETOPTIONS");
+    ops::setoptions(pid, Options::EXITKILL | Options::TRACECLONE);
     dbregs::arm(pid, slot, addr, Cond::Write, Len::Eight);
     let (dr_main, dr7_main) = (dbregs::read(pid, slot), dbregs::read(pid, 7));
     require_eq!(dr_main, addr, "DR{slot} of the main thread");
@@ -134,7 +135,7 @@ fn dont_inherit_execve(tc: &Tc, slot: usize) {
         child_fail!("execv /bin/true failed");
     });
     let pid = child.pid();
-    sys::setoptions(pid, Options::EXITKILL | Options::TRACEEXEC).expect("PTRACE_SETOPTIONS");
+    ops::setoptions(pid, Options::EXITKILL | Options::TRACEEXEC);
     let addr = watched(8 * slot);
     dbregs::arm(pid, slot, addr, Cond::ReadWrite, Len::Four);
     require_eq!(dbregs::read(pid, slot), addr, "DR{slot} before exec");

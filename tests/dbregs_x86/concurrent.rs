@@ -11,6 +11,7 @@ use std::mem::MaybeUninit;
 use nix::unistd::Pid;
 use ptrace_atf::atf::{Tc, TestCase};
 use ptrace_atf::trace::dbregs::{self, Cond, Len};
+use ptrace_atf::trace::ops;
 use ptrace_atf::trace::{Options, PtraceEvent, Status, Want, expect, sys};
 use ptrace_atf::{child_fail, child_require_eq, harness, require, require_eq};
 
@@ -167,7 +168,7 @@ fn on_stop(v: &Variant, seen: &mut Seen, tid: Pid, st: Status) -> i32 {
             event: PtraceEvent::Clone,
             ..
         } => {
-            let new = sys::geteventmsg(tid).expect("PTRACE_GETEVENTMSG") as i32;
+            let new = ptrace_atf::require_ok!(sys::geteventmsg(tid), "PTRACE_GETEVENTMSG") as i32;
             require!(
                 seen.clones.insert(new),
                 "clone event for {new} reported twice"
@@ -204,7 +205,7 @@ fn on_stop(v: &Variant, seen: &mut Seen, tid: Pid, st: Status) -> i32 {
                 sig
             };
         }
-        other => panic!("thread {t}: unexpected {other}"),
+        other => ptrace_atf::fail!("thread {t}: unexpected {other}"),
     }
     0
 }
@@ -230,7 +231,7 @@ fn concurrent(tc: &Tc, v: &Variant) {
     let (bp, sig, wp, handling) = (v.bp, v.sig, v.wp, v.handling);
     let child = traced_child(&w, move || child_main(bp, sig, wp, handling));
     let pid = child.pid();
-    sys::setoptions(pid, Options::EXITKILL | Options::TRACECLONE).expect("PTRACE_SETOPTIONS");
+    ops::setoptions(pid, Options::EXITKILL | Options::TRACECLONE);
     common::cont(pid, 0);
     let mut seen = Seen::default();
     loop {

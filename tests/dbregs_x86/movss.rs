@@ -76,19 +76,22 @@ fn mov_ss_then(after: After) {
 /// Some hypervisors report INT1 (ICEBP, 0xf1) like a fault, with RIP still on it, so the
 /// tracee would take it forever; step RIP over it then (real CPUs report it as a trap).
 pub(crate) fn skip_icebp_fault(pid: Pid) {
-    let mut regs = sys::getregs(pid).expect("PTRACE_GETREGS");
-    let word = sys::peekdata(pid, regs.rip as usize).expect("PTRACE_PEEKDATA at RIP");
+    let mut regs = ptrace_atf::require_ok!(sys::getregs(pid), "PTRACE_GETREGS");
+    let word = ptrace_atf::require_ok!(
+        sys::peekdata(pid, regs.rip as usize),
+        "PTRACE_PEEKDATA at RIP"
+    );
     if word & 0xff == 0xf1 {
         eprintln!("INT1 reported with RIP on the instruction: stepping over it");
         regs.rip += 1;
-        sys::setregs(pid, regs).expect("PTRACE_SETREGS");
+        ptrace_atf::require_ok!(sys::setregs(pid, regs), "PTRACE_SETREGS");
     }
 }
 
 pub(crate) fn tainted() -> String {
     std::fs::read_to_string("/proc/sys/kernel/tainted")
         .map(|s| s.trim().to_string())
-        .unwrap_or_else(|e| panic!("reading /proc/sys/kernel/tainted: {e}"))
+        .unwrap_or_else(|e| ptrace_atf::fail!("reading /proc/sys/kernel/tainted: {e}"))
 }
 
 /// Most traps the tracee may take between its two stops before this counts as a storm.
@@ -135,7 +138,7 @@ fn mov_ss(tc: &Tc, after: After) {
                 if other.is_terminal() {
                     child.check(&w, ptrace_atf::trace::Want::Stopped(libc::SIGSTOP), other);
                 }
-                panic!("after MOV SS; {after:?}: {other} after traps {traps:x?}");
+                ptrace_atf::fail!("after MOV SS; {after:?}: {other} after traps {traps:x?}");
             }
         }
     }

@@ -88,7 +88,9 @@ fn kernel_addresses() -> Vec<(u64, String)> {
 fn expect_refused(pid: Pid, n: usize, value: u64, what: &str) {
     match dbregs::set(pid, n, value) {
         Err(Errno::EINVAL) => {}
-        other => panic!("POKEUSER DR{n}={value:#x} ({what}): expected EINVAL, got {other:?}"),
+        other => {
+            ptrace_atf::fail!("POKEUSER DR{n}={value:#x} ({what}): expected EINVAL, got {other:?}")
+        }
     }
 }
 
@@ -119,7 +121,7 @@ fn kernel_address(tc: &Tc, armed: bool) {
     // The control: the last 8 bytes below TASK_SIZE_MAX are user space and accepted.
     let last = probe::task_size_max() - 8;
     if let Err(e) = dbregs::set(pid, 0, last) {
-        panic!("POKEUSER DR0={last:#x} (the last 8 bytes of user space): {e}");
+        ptrace_atf::fail!("POKEUSER DR0={last:#x} (the last 8 bytes of user space): {e}");
     }
     require_eq!(
         dbregs::read(pid, 0),

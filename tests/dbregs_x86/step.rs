@@ -4,6 +4,7 @@
 use nix::unistd::Pid;
 use ptrace_atf::atf::{Tc, TestCase};
 use ptrace_atf::trace::dbregs::{self, Cond, DR6_B_MASK, DR6_BS, Len};
+use ptrace_atf::trace::ops;
 use ptrace_atf::trace::{Child, Forkee, Waiter, exit_kill_default, expect, proc, sys};
 use ptrace_atf::{child_fail, child_require_eq, require_eq};
 
@@ -48,7 +49,7 @@ fn spawn(w: &Waiter, trap: Trap) -> Child {
         EXIT_CODE
     });
     child.expect_stopped(w, libc::SIGSTOP);
-    sys::setoptions(child.pid(), exit_kill_default()).expect("PTRACE_SETOPTIONS");
+    ops::setoptions(child.pid(), exit_kill_default());
     child
 }
 
@@ -56,7 +57,8 @@ fn spawn(w: &Waiter, trap: Trap) -> Child {
 #[track_caller]
 fn step_once(w: &Waiter, child: &Child, n: u32) {
     let pid = child.pid();
-    sys::singlestep(pid, 0).unwrap_or_else(|e| panic!("PTRACE_SINGLESTEP {n} failed: {e}"));
+    sys::singlestep(pid, 0)
+        .unwrap_or_else(|e| ptrace_atf::fail!("PTRACE_SINGLESTEP {n} failed: {e}"));
     child.expect_stopped(w, libc::SIGTRAP);
     let info = dbregs::trap_siginfo(pid);
     require_eq!(

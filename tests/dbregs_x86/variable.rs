@@ -41,11 +41,12 @@ const YIELD_SLEEPS: u32 = 3;
 
 /// voluntary_ctxt_switches of `pid` (/proc/PID/status).
 fn voluntary_switches(pid: nix::unistd::Pid) -> u64 {
-    let v = proc::status_field(pid, "voluntary_ctxt_switches")
-        .unwrap_or_else(|| panic!("pid {pid}: no voluntary_ctxt_switches in /proc/{pid}/status"));
+    let v = proc::status_field(pid, "voluntary_ctxt_switches").unwrap_or_else(|| {
+        ptrace_atf::fail!("pid {pid}: no voluntary_ctxt_switches in /proc/{pid}/status")
+    });
     v.trim()
         .parse()
-        .unwrap_or_else(|e| panic!("pid {pid}: voluntary_ctxt_switches '{v}': {e}"))
+        .unwrap_or_else(|e| ptrace_atf::fail!("pid {pid}: voluntary_ctxt_switches '{v}': {e}"))
 }
 
 fn preserve(tc: &Tc, slot: usize, mode: Preserve) {
@@ -137,7 +138,6 @@ fn len_name(len: Len) -> &'static str {
 
 /// One run of the trap-variable scenario: arm `slot`, let the child access the variable,
 /// then exactly one TRAP_HWBKPT (or none), exactly one SIGSTOP and exit 5.
-#[track_caller]
 pub fn trap_variable(w: &Waiter, slot: usize, mode: Mode, len: Len) {
     let addr = watched(0);
     let child = traced_child(w, move || {
@@ -160,7 +160,7 @@ pub fn trap_variable(w: &Waiter, slot: usize, mode: Mode, len: Len) {
     if !mode.fires() {
         let dr6 = dbregs::read(pid, 6);
         if dr6 & (DR6_B_MASK | DR6_BS) != 0 {
-            panic!(
+            ptrace_atf::fail!(
                 "DR6 shows {} although the write-only watchpoint saw only a read",
                 common::dr6_bits(dr6)
             );
@@ -186,7 +186,7 @@ fn stress(tc: &Tc) {
                 .cloned()
                 .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
                 .unwrap_or_else(|| "panic".into());
-            tc.fail(format!("iteration {i} of {n} (DR{}): {msg}", i % 4));
+            ptrace_atf::fail!("iteration {i} of {n} (DR{}): {msg}", i % 4);
         }
     }
     let secs = start.elapsed().as_secs_f64();
@@ -227,7 +227,7 @@ fn stress_one_tracee(tc: &Tc) {
                 .downcast_ref::<String>()
                 .cloned()
                 .unwrap_or_else(|| "panic".into());
-            tc.fail(format!("iteration {i} of {n}: {msg}"));
+            ptrace_atf::fail!("iteration {i} of {n}: {msg}");
         }
     }
     child.cont_to_exit(&w, EXIT_CODE);

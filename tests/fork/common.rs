@@ -190,15 +190,6 @@ impl Traced for Pid {
     }
 }
 
-/// Panics with `what: expected <want>, got <got>` unless they are equal. Usable in forked
-/// tracers too (the message is a plain string, unlike the ATF require macros).
-#[track_caller]
-pub fn same<T: PartialEq + std::fmt::Debug>(got: T, want: T, what: &str) {
-    if got != want {
-        panic!("{what}: expected {want:?}, got {got:?}");
-    }
-}
-
 /// Hooks a scenario runs at the stops of `follow`.
 pub trait Checks {
     /// At the forker's creation event (the forkee is `child`).
@@ -218,7 +209,6 @@ impl Checks for NoChecks {}
 /// The tracer's walk, from the forker's first stop (already seen) to its exit: sets
 /// `options`, resumes it and asserts every report `Plan` promises, in order per process,
 /// and no other. Returns the forkee's pid when it was traced.
-#[track_caller]
 pub fn follow(
     w: &Waiter,
     forker: &dyn Traced,
@@ -236,21 +226,21 @@ pub fn follow(
         let g = Pid::from_raw(w.event_msg(f, ev) as i32);
         checks.at_event(f, g);
         w.expect_stopped(g, expect::AUTO_ATTACH_FIRST_STOP);
-        same(proc::ppid(g), f, "the forkee's parent");
-        same(
+        ptrace_atf::require_eq!(proc::ppid(g), f, "the forkee's parent");
+        ptrace_atf::require_eq!(
             proc::tracer_pid(g),
             nix::unistd::getpid().as_raw(),
-            "the forkee's TracerPid (auto-attached to the forker's tracer)",
+            "the forkee's TracerPid (auto-attached to the forker's tracer)"
         );
         checks.at_child_stop(g);
         cont(g, 0);
         cont(f, 0);
         if plan.exec {
             let msg = w.expect_event(g, PtraceEvent::Exec);
-            same(
+            ptrace_atf::require_eq!(
                 msg,
                 g.as_raw() as u64,
-                "PTRACE_EVENT_EXEC's message (former tid)",
+                "PTRACE_EVENT_EXEC's message (former tid)"
             );
             checks.at_child_exec(g);
             cont(g, 0);
@@ -261,12 +251,12 @@ pub fn follow(
         forker.want(w, Want::Event(PtraceEvent::VforkDone));
         let msg = w.event_msg(f, PtraceEvent::VforkDone) as i32;
         match child {
-            Some(g) => same(
+            Some(g) => ptrace_atf::require_eq!(
                 msg,
                 g.as_raw(),
-                "PTRACE_EVENT_VFORK_DONE's message (the forkee)",
+                "PTRACE_EVENT_VFORK_DONE's message (the forkee)"
             ),
-            None => assert!(
+            None => ptrace_atf::require!(
                 msg > 0 && msg != f.as_raw(),
                 "PTRACE_EVENT_VFORK_DONE's message {msg} is not a forkee pid"
             ),

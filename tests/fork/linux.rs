@@ -11,7 +11,7 @@ use ptrace_atf::trace::topology::{Channel, become_subreaper};
 use ptrace_atf::trace::{Forkee, Options, PtraceEvent, Status, Waiter, Want, expect, probe, proc};
 use ptrace_atf::{child_fail, child_require_eq, require};
 
-use crate::common::{EXIT_CODE, How, cont, forker_body, same, setoptions};
+use crate::common::{EXIT_CODE, How, cont, forker_body, setoptions};
 use crate::matrix;
 
 /// Exit-signal cases: (name, clone3 flags, exit signal, options, what is promised).
@@ -41,7 +41,6 @@ const EXIT_SIGNAL_CASES: &[(&str, u64, i32, Options)] = &[
 /// Waits (any child) for a creation event of `forker` and the new child's first stop, in
 /// either order; both must arrive. Returns the new child and whether the child's stop came
 /// first.
-#[track_caller]
 fn creation_reports(w: &Waiter, forker: Pid, ev: PtraceEvent) -> (Pid, bool) {
     let mut msg: Option<Pid> = None;
     let mut stopped: Option<Pid> = None;
@@ -64,7 +63,7 @@ fn creation_reports(w: &Waiter, forker: Pid, ev: PtraceEvent) -> (Pid, bool) {
             stopped = Some(pid);
         }
     }
-    same(stopped, msg, "the stopped child is the one the event names");
+    ptrace_atf::require_eq!(stopped, msg, "the stopped child is the one the event names");
     (msg.unwrap_or(forker), child_first)
 }
 
@@ -72,7 +71,7 @@ fn creation_reports(w: &Waiter, forker: Pid, ev: PtraceEvent) -> (Pid, bool) {
 #[track_caller]
 fn next_is(w: &Waiter, pid: Pid, want: Want) {
     let (got_pid, st) = w.wait_any(ptrace_atf::trace::want::Awaited(want));
-    same(got_pid, pid, &format!("the pid reporting next ({st})"));
+    ptrace_atf::require_eq!(got_pid, pid, "{}", format!("the pid reporting next ({st})"));
     w.check(pid, want, st);
 }
 
@@ -131,12 +130,12 @@ fn grandchild_wall(tc: &Tc) {
     let f = ops::traced_child_with(&w, Options::TRACECLONE, clone_child_forker);
     cont(f.pid(), 0);
     let (g, _) = creation_reports(&w, f.pid(), PtraceEvent::Clone);
-    same(proc::ppid(g), f.pid(), "the grandchild's parent");
+    ptrace_atf::require_eq!(proc::ppid(g), f.pid(), "the grandchild's parent");
     cont(g, 0);
     cont(f.pid(), 0);
     next_is(&w, g, Want::Exited(15));
     let (pid, st) = w.wait_any("the forker's exit");
-    same(pid, f.pid(), "the pid reporting next");
+    ptrace_atf::require_eq!(pid, f.pid(), "the pid reporting next");
     f.check(&w, Want::Exited(EXIT_CODE), st);
     w.expect_no_children();
 }
@@ -211,12 +210,12 @@ fn exec_tid(tc: &Tc, threaded: bool) {
         former = t;
     }
     let msg = f.expect_event(&w, PtraceEvent::Exec);
-    same(
+    ptrace_atf::require_eq!(
         msg,
         former.as_raw() as u64,
-        "PTRACE_EVENT_EXEC's message (the former tid)",
+        "PTRACE_EVENT_EXEC's message (the former tid)"
     );
-    same(proc::threads(f.pid()), vec![f.pid()], "threads after exec");
+    ptrace_atf::require_eq!(proc::threads(f.pid()), vec![f.pid()], "threads after exec");
     f.cont_to_exit(&w, 0);
 }
 

@@ -8,7 +8,7 @@ use ptrace_atf::harness;
 use ptrace_atf::trace::{Forkee, Options, expect};
 
 use crate::common::{
-    Checks, EXIT_CODE, How, NoChecks, Plan, follow, matrix_options, require_spawn_prog, same,
+    Checks, EXIT_CODE, How, NoChecks, Plan, follow, matrix_options, require_spawn_prog,
 };
 
 /// One way of creating the forkee, with the name prefix its cases use.
@@ -157,20 +157,20 @@ impl Checks for SameGroup {
     fn at_event(&self, forker: Pid, _child: Pid) {
         // SAFETY: getpgid has no memory arguments.
         let pgrp = unsafe { libc::getpgid(forker.as_raw()) };
-        same(
+        ptrace_atf::require_eq!(
             pgrp,
             forker.as_raw(),
-            "the forker's process group (it leads its own)",
+            "the forker's process group (it leads its own)"
         );
     }
     fn at_child_stop(&self, child: Pid) {
         // SAFETY: as above.
         let pgrp = unsafe { libc::getpgid(child.as_raw()) };
         let parent = ptrace_atf::trace::proc::ppid(child);
-        same(
+        ptrace_atf::require_eq!(
             pgrp,
             parent.as_raw(),
-            "the forkee's process group (the forker's)",
+            "the forkee's process group (the forker's)"
         );
     }
 }

@@ -134,11 +134,11 @@ fn scenario(tc: &Tc) {
             let Some(msg) = message(payload.as_ref()) else {
                 resume_unwind(payload);
             };
-            tc.fail(format!(
+            ptrace_atf::fail!(
                 "seed {seed} iteration {i}: clone3({}, exit_signal {}) traced with {options}: {msg}",
                 flag_names(flags),
                 ptrace_atf::trace::sig_name(sig),
-            ));
+            );
         }
     }
 }

@@ -51,7 +51,7 @@ where
     let e = tracee.pid();
     let tracer = UnrelatedTracer::spawn(&w, || {
         if let Err(err) = sys::attach(e) {
-            panic!("PTRACE_ATTACH to {e} failed: {err}");
+            ptrace_atf::fail!("PTRACE_ATTACH to {e} failed: {err}");
         }
         w.expect_stopped(e, expect::ATTACH_STOP_SIGNAL);
         siginfo::expect_siginfo(e, libc::SIGSTOP, expect::ATTACH_STOP_SI_CODE);

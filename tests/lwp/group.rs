@@ -17,11 +17,11 @@ pub fn new_thread(w: &Waiter, tid: Pid) -> Pid {
 /// PTRACE_GETSIGINFO of `tid`, failing with the request's error.
 #[track_caller]
 pub fn siginfo(tid: Pid) -> libc::siginfo_t {
-    sys::getsiginfo(tid).unwrap_or_else(|e| panic!("PTRACE_GETSIGINFO of tid {tid} failed: {e}"))
+    sys::getsiginfo(tid)
+        .unwrap_or_else(|e| ptrace_atf::fail!("PTRACE_GETSIGINFO of tid {tid} failed: {e}"))
 }
 
 /// Sends `sig` to thread `tid` of process `pid` with tgkill(2).
-#[track_caller]
 pub fn tgkill(pid: Pid, tid: Pid, sig: i32) {
     // SAFETY: plain syscall with integer arguments.
     let rc = unsafe {
@@ -33,7 +33,7 @@ pub fn tgkill(pid: Pid, tid: Pid, sig: i32) {
         )
     };
     if rc != 0 {
-        panic!(
+        ptrace_atf::fail!(
             "tgkill({pid}, {tid}, {}) failed: {}",
             sig_name(sig),
             nix::errno::Errno::last()
@@ -43,10 +43,9 @@ pub fn tgkill(pid: Pid, tid: Pid, sig: i32) {
 
 /// SIGKILLs the process `pid` and reaps it and its traced threads `tids`: PTRACE_EVENT_EXIT
 /// stops are continued, each traced thread must end once, the leader last. Then ECHILD.
-#[track_caller]
 pub fn kill_and_reap(w: &Waiter, pid: Pid, tids: &BTreeSet<Pid>) {
     if let Err(e) = kill(pid, Signal::SIGKILL) {
-        panic!("kill({pid}, SIGKILL) failed: {e}");
+        ptrace_atf::fail!("kill({pid}, SIGKILL) failed: {e}");
     }
     let mut ended = BTreeSet::new();
     loop {
@@ -61,31 +60,31 @@ pub fn kill_and_reap(w: &Waiter, pid: Pid, tids: &BTreeSet<Pid>) {
             }
             s if s.is_terminal() => {
                 if !ended.insert(tid) {
-                    panic!("tid {tid} was reported dead twice ({s})");
+                    ptrace_atf::fail!("tid {tid} was reported dead twice ({s})");
                 }
                 if tid == pid {
                     if s != (Status::Signaled {
                         sig: libc::SIGKILL,
                         core: false,
                     }) {
-                        panic!("pid {pid}: expected killed by SIGKILL, got {s}");
+                        ptrace_atf::fail!("pid {pid}: expected killed by SIGKILL, got {s}");
                     }
                     break;
                 }
                 if !tids.contains(&tid) {
-                    panic!("untraced or unknown tid {tid} was reported dead ({s})");
+                    ptrace_atf::fail!("untraced or unknown tid {tid} was reported dead ({s})");
                 }
             }
             // A stop that raced with SIGKILL: let it go on to die.
             s if s.is_stop() => {
                 let _ = sys::cont(tid, 0);
             }
-            s => panic!("tid {tid}: unexpected {s} while reaping a killed tracee"),
+            s => ptrace_atf::fail!("tid {tid}: unexpected {s} while reaping a killed tracee"),
         }
     }
     let missing: Vec<_> = tids.iter().filter(|t| !ended.contains(t)).collect();
     if !missing.is_empty() {
-        panic!("traced threads {missing:?} of {pid} were never reported dead");
+        ptrace_atf::fail!("traced threads {missing:?} of {pid} were never reported dead");
     }
     w.expect_no_children();
 }
@@ -97,7 +96,7 @@ pub fn peek<T>(tid: Pid, var: &T) -> u64 {
     let addr = var as *const T as usize;
     match sys::peekdata(tid, addr) {
         Ok(v) => v as u64,
-        Err(e) => panic!("PTRACE_PEEKDATA of tid {tid} at {addr:#x} failed: {e}"),
+        Err(e) => ptrace_atf::fail!("PTRACE_PEEKDATA of tid {tid} at {addr:#x} failed: {e}"),
     }
 }
 
@@ -106,6 +105,6 @@ pub fn peek<T>(tid: Pid, var: &T) -> u64 {
 pub fn poke<T>(tid: Pid, var: &T, value: u64) {
     let addr = var as *const T as usize;
     if let Err(e) = sys::pokedata(tid, addr, value as libc::c_long) {
-        panic!("PTRACE_POKEDATA of tid {tid} at {addr:#x} failed: {e}");
+        ptrace_atf::fail!("PTRACE_POKEDATA of tid {tid} at {addr:#x} failed: {e}");
     }
 }

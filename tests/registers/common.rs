@@ -30,7 +30,7 @@ pub fn raw_sigstop() -> i64 {
 #[track_caller]
 pub fn kill(w: &Waiter, child: &Child) {
     if let Err(e) = nix::sys::signal::kill(child.pid(), nix::sys::signal::Signal::SIGKILL) {
-        panic!("kill({}, SIGKILL) failed: {e}", child.pid());
+        ptrace_atf::fail!("kill({}, SIGKILL) failed: {e}", child.pid());
     }
     child.expect_signaled(w, libc::SIGKILL, false);
     w.expect_no_children();

@@ -111,7 +111,7 @@ fn bogus(tc: &Tc, b: Bogus) {
             );
         }
     }
-    sys::cont(pid, 0).unwrap_or_else(|e| tc.fail(format!("PTRACE_CONT failed: {e}")));
+    sys::cont(pid, 0).unwrap_or_else(|e| ptrace_atf::fail!("PTRACE_CONT failed: {e}"));
     // Two children end; "any child" waits keep every waiter usable.
     for _ in 0..2 {
         let (p, st) = w.wait_any("the tracee's and the sibling's exits");

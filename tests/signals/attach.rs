@@ -108,9 +108,9 @@ fn sigchld_nocldwait(tc: &Tc) {
     if let Some(s) = state {
         // Reap it here, so that only the assertion fails, not the leak check.
         let got = w.wait(pid, "the dead child");
-        tc.fail(format!(
+        ptrace_atf::fail!(
             "the traced child is left in state {s} ({got}) although SIGCHLD has SA_NOCLDWAIT"
-        ));
+        );
     }
     w.expect_no_children();
 }

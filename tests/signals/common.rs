@@ -28,15 +28,6 @@ pub const CATCHABLE8: &[i32] = RAISE10.split_at(2).1;
 
 pub use ptrace_atf::trace::ops::{EXIT_CODE, cont};
 
-/// Panics with `what` and the errno when a ptrace (or other) request fails.
-#[track_caller]
-pub fn must<T>(r: nix::Result<T>, what: &str) -> T {
-    match r {
-        Ok(v) => v,
-        Err(e) => panic!("{what} failed with {e}"),
-    }
-}
-
 /// In a child: `sigaction(sig, handler)`; `handler` is SIG_IGN, SIG_DFL or a function.
 pub fn child_sigaction(sig: i32, handler: libc::sighandler_t, flags: i32) {
     // SAFETY: sigaction with a zeroed, then filled, struct.
@@ -102,7 +93,7 @@ impl Chan {
     /// A new pipe (inherited by children forked after it).
     #[track_caller]
     pub fn new() -> Chan {
-        let (r, w) = must(nix::unistd::pipe(), "pipe");
+        let (r, w) = ptrace_atf::require_ok!(nix::unistd::pipe(), "pipe failed");
         Chan { r, w }
     }
 

@@ -8,8 +8,8 @@ use ptrace_atf::trace::siginfo::expect_siginfo;
 use ptrace_atf::trace::{expect, sig_name, sys};
 
 use crate::common::{
-    CATCHABLE8, EXIT_CODE, RAISE10, child_block, child_ignore, child_raise, cont, must,
-    numbered_family, traced_child,
+    CATCHABLE8, EXIT_CODE, RAISE10, child_block, child_ignore, child_raise, cont, numbered_family,
+    traced_child,
 };
 
 /// How the child treats the signal before raising it.
@@ -43,7 +43,7 @@ fn traceme_raise(tc: &Tc, sig: i32) {
     } else {
         child.expect_stopped(&w, sig);
         expect_siginfo(pid, sig, expect::RAISE_SI_CODE);
-        let msg = must(sys::geteventmsg(pid), "PTRACE_GETEVENTMSG");
+        let msg = ptrace_atf::require_ok!(sys::geteventmsg(pid), "PTRACE_GETEVENTMSG failed");
         require_eq!(
             msg,
             0,

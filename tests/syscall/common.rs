@@ -97,7 +97,7 @@ impl Tracee {
             }
             seen.push(info.to_string());
         }
-        panic!(
+        ptrace_atf::fail!(
             "pid {}: no entry stop of syscall {nr} within 16 syscall stops; saw {}",
             self.pid(),
             seen.join(", ")
@@ -109,7 +109,7 @@ impl Tracee {
     pub fn to_exit(&self) -> SyscallInfo {
         let info = self.next_syscall_stop(0);
         if info.op() != Op::Exit {
-            panic!(
+            ptrace_atf::fail!(
                 "pid {}: expected the syscall-exit stop, got {info}",
                 self.pid()
             );
@@ -121,7 +121,7 @@ impl Tracee {
     #[track_caller]
     pub fn cont_to_exit(&self, sig: i32, code: i32) {
         if let Err(e) = sys::cont(self.pid(), sig) {
-            panic!("PTRACE_CONT failed: {e}");
+            ptrace_atf::fail!("PTRACE_CONT failed: {e}");
         }
         self.child.expect_exited(&self.w, code);
     }
@@ -130,21 +130,21 @@ impl Tracee {
     #[track_caller]
     pub fn poke_reg(&self, offset: usize, value: i64) {
         if let Err(e) = sys::pokeuser(self.pid(), offset, value) {
-            panic!("PTRACE_POKEUSER({offset}, {value:#x}) failed: {e}");
+            ptrace_atf::fail!("PTRACE_POKEUSER({offset}, {value:#x}) failed: {e}");
         }
     }
 
     /// PTRACE_GETREGS, panicking on failure.
     #[track_caller]
     pub fn regs(&self) -> libc::user_regs_struct {
-        sys::getregs(self.pid()).unwrap_or_else(|e| panic!("PTRACE_GETREGS failed: {e}"))
+        sys::getregs(self.pid()).unwrap_or_else(|e| ptrace_atf::fail!("PTRACE_GETREGS failed: {e}"))
     }
 
     /// PTRACE_SETREGS, panicking on failure.
     #[track_caller]
     pub fn set_regs(&self, regs: libc::user_regs_struct) {
         if let Err(e) = sys::setregs(self.pid(), regs) {
-            panic!("PTRACE_SETREGS failed: {e}");
+            ptrace_atf::fail!("PTRACE_SETREGS failed: {e}");
         }
     }
 }

@@ -4,6 +4,7 @@
 use std::sync::atomic::{AtomicI32, Ordering};
 
 use ptrace_atf::atf::{Tc, TestCase};
+use ptrace_atf::trace::ops;
 use ptrace_atf::trace::siginfo::expect_siginfo;
 use ptrace_atf::trace::syscall_info::Op;
 use ptrace_atf::trace::{Options, expect, sys};
@@ -94,17 +95,17 @@ fn traced_getpid(tc: &Tc, on_entry: OnEntry) {
             t.cont_to_exit(0, EXIT_CODE);
         }
         OnEntry::Kill => {
-            sys::kill(pid).expect("PTRACE_KILL");
+            ops::kill(pid);
             t.child.expect_signaled(&t.w, libc::SIGKILL, false);
         }
         OnEntry::Signal => {
-            sys::cont(pid, libc::SIGUSR1).expect("PTRACE_CONT(SIGUSR1)");
+            ops::cont(pid, libc::SIGUSR1);
             t.child.expect_stopped(&t.w, libc::SIGUSR1);
             expect_siginfo(pid, libc::SIGUSR1, expect::SYSCALL_STOP_INJECTED_SI_CODE);
             t.cont_to_exit(libc::SIGUSR1, EXIT_CODE);
         }
         OnEntry::Detach => {
-            sys::detach(pid, 0).expect("PTRACE_DETACH");
+            ops::detach(pid, 0);
             t.child.expect_exited(&t.w, EXIT_CODE);
         }
     }
@@ -153,7 +154,7 @@ fn skip_exit(tc: &Tc, skip: Skip) {
     let pid = t.pid();
     let entry = match skip {
         Skip::Sysemu => {
-            sys::sysemu(pid, 0).expect("PTRACE_SYSEMU");
+            ptrace_atf::require_ok!(sys::sysemu(pid, 0), "PTRACE_SYSEMU");
             t.child.expect_syscall_stop(&t.w);
             ptrace_atf::trace::syscall_info::expect_get(pid).0
         }

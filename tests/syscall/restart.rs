@@ -26,13 +26,13 @@ extern "C" fn count(_sig: i32) {
 }
 
 fn signal(t: &Tracee, sig: Signal) {
-    kill(t.pid(), sig).unwrap_or_else(|e| panic!("kill({sig}) failed: {e}"));
+    kill(t.pid(), sig).unwrap_or_else(|e| ptrace_atf::fail!("kill({sig}) failed: {e}"));
 }
 
 /// From the entry stop: resume, interrupt with `sig`, and check the exit stop shows `code`.
 #[track_caller]
 fn interrupt(t: &Tracee, sig: Signal, code: i64) -> SyscallInfo {
-    ptrace_atf::trace::sys::syscall(t.pid(), 0).expect("PTRACE_SYSCALL");
+    ptrace_atf::trace::ops::syscall(t.pid(), 0);
     signal(t, sig);
     t.child.expect_syscall_stop(&t.w);
     let exit = ptrace_atf::trace::syscall_info::expect_get(t.pid()).0;
@@ -48,24 +48,24 @@ fn interrupt(t: &Tracee, sig: Signal, code: i64) -> SyscallInfo {
 /// (or suppressing it).
 #[track_caller]
 fn deliver(t: &Tracee, sig: Signal, pass: bool) {
-    ptrace_atf::trace::sys::syscall(t.pid(), 0).expect("PTRACE_SYSCALL");
+    ptrace_atf::trace::ops::syscall(t.pid(), 0);
     t.child.expect_stopped(&t.w, sig as i32);
     let pass = if pass { sig as i32 } else { 0 };
-    ptrace_atf::trace::sys::syscall(t.pid(), pass).expect("PTRACE_SYSCALL with the signal");
+    ptrace_atf::trace::ops::syscall(t.pid(), pass);
 }
 
 /// After `interrupt`: the signal-delivery stop, resumed with PTRACE_CONT passing `sig` to the
 /// tracee's handler; the tracee must then exit 5.
 #[track_caller]
 fn deliver_and_finish(t: &Tracee, sig: Signal) {
-    ptrace_atf::trace::sys::syscall(t.pid(), 0).expect("PTRACE_SYSCALL");
+    ptrace_atf::trace::ops::syscall(t.pid(), 0);
     t.child.expect_stopped(&t.w, sig as i32);
     t.cont_to_exit(sig as i32, EXIT_CODE);
     t.w.expect_no_children();
 }
 
 fn pipe() -> (OwnedFd, OwnedFd) {
-    nix::unistd::pipe().unwrap_or_else(|e| panic!("pipe failed: {e}"))
+    nix::unistd::pipe().unwrap_or_else(|e| ptrace_atf::fail!("pipe failed: {e}"))
 }
 
 /// read(2) on an empty pipe interrupted by a handled SIGUSR1: -ERESTARTSYS at the exit stop,
@@ -106,7 +106,7 @@ fn read_interrupted(tc: &Tc, sa_restart: bool) {
         "restarted ip"
     );
     require_eq!(again.args, entry.args, "restarted arguments");
-    nix::unistd::write(&w, b"r").expect("write to the pipe");
+    ptrace_atf::require_ok!(nix::unistd::write(&w, b"r"), "write to the pipe");
     let exit = t.to_exit();
     require_eq!((exit.rval, exit.is_error), (1, 0), "restarted read: {exit}");
     t.child.cont_to_exit(&t.w, EXIT_CODE);

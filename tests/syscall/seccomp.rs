@@ -3,6 +3,7 @@
 //! PTRACE_O_SUSPEND_SECCOMP needs CAP_SYS_ADMIN (CVE-2022-30594).
 
 use ptrace_atf::atf::{Program, Tc, TestCase, User};
+use ptrace_atf::trace::ops;
 use ptrace_atf::trace::siginfo::expect_siginfo;
 use ptrace_atf::trace::syscall_info::{self, AUDIT_ARCH_X86_64, Op};
 use std::os::fd::AsRawFd;
@@ -168,13 +169,13 @@ fn scenario(tc: &Tc, check: Check) {
     );
     let pid = t.pid();
     let to_event = || {
-        sys::cont(pid, 0).expect("PTRACE_CONT");
+        ops::cont(pid, 0);
         t.child.expect_event(&t.w, PtraceEvent::Seccomp)
     };
     match check {
         Check::Order => {
             t.run_to_entry(libc::SYS_getppid);
-            sys::syscall(pid, 0).expect("PTRACE_SYSCALL");
+            ops::syscall(pid, 0);
             t.child.expect_event(&t.w, PtraceEvent::Seccomp);
             let exit = t.to_exit();
             require_eq!(
@@ -226,7 +227,7 @@ fn scenario(tc: &Tc, check: Check) {
             let (mut info, _) = syscall_info::expect_get(pid);
             info.nr = libc::SYS_getpid as u64;
             if let Err(e) = syscall_info::set(pid, &info) {
-                panic!("PTRACE_SET_SYSCALL_INFO({info}) failed: {e}");
+                ptrace_atf::fail!("PTRACE_SET_SYSCALL_INFO({info}) failed: {e}");
             }
             let back = syscall_info::expect_get(pid).0;
             require_eq!(back, info, "read back after SET at the seccomp stop");
@@ -284,7 +285,7 @@ fn suspend_denied(tc: &Tc, drop: bool) {
 /// The child waits on a pipe (no stop, so every waiter sees only its exit).
 fn suspend_root(tc: &Tc) {
     let w = harness::waiter(tc);
-    let (r, wr) = nix::unistd::pipe().expect("pipe");
+    let (r, wr) = ptrace_atf::require_ok!(nix::unistd::pipe(), "pipe");
     let rfd = r.as_raw_fd();
     let child = Forkee::spawn(move || {
         install_filter();
@@ -302,9 +303,9 @@ fn suspend_root(tc: &Tc) {
         Err(nix::errno::Errno::EINVAL) => tc.skip(
             "PTRACE_O_SUSPEND_SECCOMP gives EINVAL: kernel without CONFIG_CHECKPOINT_RESTORE",
         ),
-        Err(e) => panic!("SEIZE with PTRACE_O_SUSPEND_SECCOMP as root failed: {e}"),
+        Err(e) => ptrace_atf::fail!("SEIZE with PTRACE_O_SUSPEND_SECCOMP as root failed: {e}"),
     }
-    nix::unistd::write(&wr, b"g").expect("write to the pipe");
+    ptrace_atf::require_ok!(nix::unistd::write(&wr, b"g"), "write to the pipe");
     child.expect_exited(&w, EXIT_CODE);
     w.expect_no_children();
 }
