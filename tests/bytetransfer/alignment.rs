@@ -2,6 +2,7 @@
 //! auxiliary vector read whole and in small pieces (`*_read_auxv`).
 
 use ptrace_atf::atf::{Tc, TestCase};
+use ptrace_atf::netbsd::SameName;
 use ptrace_atf::trace::mem::{self, Way};
 use ptrace_atf::{child_require, harness, require, require_eq};
 
@@ -60,14 +61,14 @@ pub fn cases() -> Vec<TestCase> {
         TestCase::new("bytes_transfer_piod_read_auxv")
             .descr("/proc/PID/auxv of a stopped tracee is a non-empty, AT_NULL-terminated vector equal to its parent's")
             .timeout(15)
-            .netbsd(&ptrace_atf::netbsd::id("bytes_transfer_piod_read_auxv"))
+            .netbsd_same_name()
             .body(|tc| auxv(tc, false)),
     );
     out.push(
         TestCase::new("bytes_transfer_alignment_piod_read_auxv")
             .descr("/proc/PID/auxv read 4 bytes at a time, until a read returns 0, gives the whole vector")
             .timeout(15)
-            .netbsd(&ptrace_atf::netbsd::id("bytes_transfer_alignment_piod_read_auxv"))
+            .netbsd_same_name()
             .body(|tc| auxv(tc, true)),
     );
     out

@@ -3,6 +3,7 @@
 
 use nix::unistd::Pid;
 use ptrace_atf::atf::{Tc, TestCase};
+use ptrace_atf::netbsd::SameName;
 use ptrace_atf::trace::dbregs::{self, Cond, DR6_B_MASK, DR6_BS, Len};
 use ptrace_atf::trace::ops;
 use ptrace_atf::trace::{Child, Forkee, Waiter, exit_kill_default, expect, proc, sys};
@@ -147,7 +148,7 @@ pub fn cases() -> Vec<TestCase> {
                  SIGTRAP (Linux force_sig)",
             )
             .timeout(15)
-            .netbsd(&ptrace_atf::netbsd::id("step_signalmasked"))
+            .netbsd_same_name()
             .body(|tc| step(tc, 1, Trap::Masked)),
     );
     v.push(
@@ -157,7 +158,7 @@ pub fn cases() -> Vec<TestCase> {
                  SIGTRAP to SIG_DFL (Linux force_sig)",
             )
             .timeout(15)
-            .netbsd(&ptrace_atf::netbsd::id("step_signalignored"))
+            .netbsd_same_name()
             .body(|tc| step(tc, 1, Trap::Ignored)),
     );
     v.push(

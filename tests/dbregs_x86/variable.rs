@@ -4,6 +4,7 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use ptrace_atf::atf::{Tc, TestCase};
+use ptrace_atf::netbsd::SameName;
 use ptrace_atf::trace::Waiter;
 use ptrace_atf::trace::dbregs::{self, Cond, DR6_B_MASK, DR6_BS, Len};
 use ptrace_atf::trace::proc;
@@ -238,7 +239,7 @@ pub fn cases() -> Vec<TestCase> {
         TestCase::new("dbregs_print")
             .descr("PEEKUSER reads DR0-DR7 of a fresh tracee: zero addresses, DR7 0, DR6 no hit")
             .timeout(15)
-            .netbsd(&ptrace_atf::netbsd::id("dbregs_print"))
+            .netbsd_same_name()
             .body(print),
     ];
     let modes = [

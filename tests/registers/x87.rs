@@ -6,6 +6,7 @@ use std::arch::global_asm;
 use std::mem::offset_of;
 
 use ptrace_atf::atf::{Tc, TestCase};
+use ptrace_atf::netbsd::SameName;
 use ptrace_atf::trace::regs;
 use ptrace_atf::{child_require, harness, require_eq};
 
@@ -200,7 +201,7 @@ pub fn cases() -> Vec<TestCase> {
         TestCase::new("x86_64_regs1")
             .descr("GETREGS at the SIGSTOP stop after the tracee's kill(2) shows the r12-r15 values it loaded, rip right after its syscall instruction and cs/ss 0x33/0x2b")
             .timeout(15)
-            .netbsd(&ptrace_atf::netbsd::id("x86_64_regs1"))
+            .netbsd_same_name()
             .body(regs1),
     );
     out

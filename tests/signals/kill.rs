@@ -184,7 +184,7 @@ pub fn cases() -> Vec<TestCase> {
             ))
             .timeout(15);
         if netbsd {
-            c = c.netbsd(&ptrace_atf::netbsd::id("pt_kill"));
+            c = c.netbsd(&ptrace_atf::netbsd::id(name));
         }
         v.push(c.body(move |tc| pt_kill(tc, how)));
     }

@@ -3,6 +3,7 @@
 
 use ptrace_atf::atf::{Tc, TestCase};
 use ptrace_atf::harness;
+use ptrace_atf::netbsd::SameName;
 use ptrace_atf::require_eq;
 use ptrace_atf::trace::siginfo::expect_siginfo;
 use ptrace_atf::trace::{expect, sig_name, sys};
@@ -160,7 +161,7 @@ pub fn cases() -> Vec<TestCase> {
         TestCase::new("signal_mask_unrelated")
             .descr("Blocking SIGTRAP in the tracee does not hide a raised SIGINT from the tracer")
             .timeout(15)
-            .netbsd(&ptrace_atf::netbsd::id("signal_mask_unrelated"))
+            .netbsd_same_name()
             .body(signal_mask_unrelated),
     );
     v

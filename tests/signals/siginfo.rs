@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use nix::errno::Errno;
 use nix::unistd::Pid;
 use ptrace_atf::atf::{Tc, TestCase};
+use ptrace_atf::netbsd::SameName;
 use ptrace_atf::trace::siginfo::{
     describe, expect_siginfo, getsigmask_sized, peeksiginfo_raw, queue_to_process, queue_to_thread,
     si_int,
@@ -243,12 +244,12 @@ pub fn cases() -> Vec<TestCase> {
         TestCase::new("siginfo_set_unmodified")
             .descr("PTRACE_SETSIGINFO of the unmodified siginfo of a raised SIGINT keeps it; the handler sees SIGINT with SI_TKILL exactly once")
             .timeout(15)
-            .netbsd(&ptrace_atf::netbsd::id("siginfo_set_unmodified"))
+            .netbsd_same_name()
             .body(|tc| siginfo_set(tc, false)),
         TestCase::new("siginfo_set_faked")
             .descr("A raised SIGINT's siginfo rewritten to SIGTRAP/TRAP_BRKPT with PTRACE_SETSIGINFO and SIGTRAP injected: the handler sees the faked SIGTRAP/TRAP_BRKPT exactly once")
             .timeout(15)
-            .netbsd(&ptrace_atf::netbsd::id("siginfo_set_faked"))
+            .netbsd_same_name()
             .body(|tc| siginfo_set(tc, true)),
         TestCase::new("peeksiginfo_queues_one_by_one")
             .descr("PTRACE_PEEKSIGINFO reads 10 queued SIGRTMIN of the private and 10 of the shared queue one at a time, in order, with their si_int values")

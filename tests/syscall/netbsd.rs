@@ -123,7 +123,8 @@ enum Skip {
 
 struct SkipVariant {
     name: &'static str,
-    netbsd: Option<&'static str>,
+    /// Whether the case keeps a NetBSD name (`X-netbsd`).
+    netbsd: bool,
     skip: Skip,
     descr: &'static str,
 }
@@ -131,14 +132,14 @@ struct SkipVariant {
 const SKIP_VARIANTS: [SkipVariant; 2] = [
     SkipVariant {
         name: "syscallemu1",
-        netbsd: Some("syscallemu1"),
+        netbsd: true,
         skip: Skip::Sysemu,
         descr: "PTRACE_SYSEMU stops at the entry of exit(100) without running it: the exit \
                 stop shows -ENOSYS and the child goes on to exit 5",
     },
     SkipVariant {
         name: "syscall_skip_orig_rax",
-        netbsd: None,
+        netbsd: false,
         skip: Skip::OrigRax,
         descr: "orig_rax = -1 at the syscall-entry stop of exit(100) skips it: the exit stop \
                 shows -ENOSYS and the child goes on to exit 5",
@@ -187,10 +188,11 @@ pub fn register(p: &mut ptrace_atf::atf::Program) {
     p.extend(SKIP_VARIANTS.iter().map(|v| {
         let skip = v.skip;
         let case = TestCase::new(v.name).descr(v.descr).timeout(15);
-        match v.netbsd {
-            Some(n) => case.netbsd(&ptrace_atf::netbsd::id(n)),
-            None => case,
-        }
-        .body(move |tc| skip_exit(tc, skip))
+        let case = if v.netbsd {
+            case.netbsd(&ptrace_atf::netbsd::id(v.name))
+        } else {
+            case
+        };
+        case.body(move |tc| skip_exit(tc, skip))
     }));
 }
