@@ -109,3 +109,11 @@ mod tests {
         assert!(msg.contains("1 + 1 == 3 not met"), "{msg}");
     }
 }
+
+/// Skips the case when Yama forbids PTRACE_ATTACH/PTRACE_SEIZE here (`ops::attach_refusal`:
+/// scope 3, or scope 2 without CAP_SYS_PTRACE), naming the scope.
+pub fn require_attach_allowed(tc: &Tc) {
+    if let Some(why) = crate::trace::ops::attach_refusal() {
+        tc.skip(why);
+    }
+}

@@ -71,6 +71,21 @@ pub fn id(name: &str) -> String {
     }
 }
 
+/// `TestCase::netbsd_same_name()`: `X-netbsd` for a case that keeps its NetBSD name, taken
+/// from the case's own name, so the name is written once (where the case is registered).
+pub trait SameName {
+    /// `self.netbsd(&id(self.name()))`.
+    fn netbsd_same_name(self) -> Self;
+}
+
+impl SameName for crate::atf::TestCase {
+    #[track_caller]
+    fn netbsd_same_name(self) -> Self {
+        let id = id(self.name());
+        self.netbsd(&id)
+    }
+}
+
 /// `id` of `name` in `file` (for a name several files register).
 #[track_caller]
 pub fn id_in(file: &str, name: &str) -> String {

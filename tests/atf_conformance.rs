@@ -655,9 +655,9 @@ const PASS_MODE_ONLY: &str = "failed: Can only skip a test case when running in 
     &[],
     differs(
         out(
-            Some("failed: index out of bounds: the len is 0 but the index is 3 at FILE:LINE\n"),
+            Some("failed: FILE:LINE: index out of bounds: the len is 0 but the index is 3\n"),
             Exit(1),
-            "failed: index out of bounds: the len is 0 but the index is 3 at FILE:LINE"
+            "failed: FILE:LINE: index out of bounds: the len is 0 but the index is 3"
         ),
         out(None, Signal(6), "broken: Premature exit; test case received signal 6"),
     )

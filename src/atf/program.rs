@@ -55,11 +55,12 @@ fn install_hook_now() {
         } else {
             "panic with a non-string payload".to_string()
         };
-        let at = info
-            .location()
-            .map(|l| format!(" at {}:{}", l.file(), l.line()))
-            .unwrap_or_default();
-        let full = format!("{msg}{at}");
+        // One location format for every failure, `file:line: message`, as `require!` and
+        // atf-c's ATF_REQUIRE write it (atf-c itself aborts on a panic: no format to keep).
+        let full = match info.location() {
+            Some(l) => format!("{}:{}: {msg}", l.file(), l.line()),
+            None => msg,
+        };
         if std::thread::current().name() != Some("main") {
             eprintln!(
                 "*** panic in thread {:?}: {full}",

@@ -5,6 +5,20 @@
 //! before fork) and `_exit`s with `CHILD_FAILED_CODE`; the parent's `Child::expect_*` turns
 //! that into `child <pid> failed: <file>:<line>: <message>`.
 //!
+//! The child-side failure family (a forked tracee's counterpart of `require!`/`fail!`):
+//!
+//! | macro | use |
+//! |---|---|
+//! | `child_require!(cond, "fmt", ..)` | a condition in the child |
+//! | `child_require_eq!(got, want)` | equality in the child; prints both sides |
+//! | `child_fail!("fmt", ..)` | an unconditional failure in the child |
+//!
+//! They allocate nothing and call only write(2) and `_exit`, so they are safe after fork(2)
+//! of a multi-threaded process and in a vfork child; each reason is `file:line: message`.
+//! A forked process that acts as a *tracer* (an unrelated debugger, a double fork) may use
+//! the tracer family (`require!`, `fail!`) instead: there a failure unwinds with its text,
+//! which the child's `run_child` reports the same way.
+//!
 //! Spawning is kept lean because `ptrace-atf loop` repeats it thousands of times a second:
 //! no system call besides fork(2), and the child's own path (`run_child`) is inlined so that
 //! it faults in few code pages and writes only to its stack and its TLS page, both of which

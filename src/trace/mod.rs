@@ -5,6 +5,9 @@
 //! - `status`: typed wait statuses (`Status`) and signal names;
 //! - `wait`: `Waiter`, the wait(2) family as variants, every wait with a deadline;
 //! - `want`: typed expectations (`expect_stopped`, `expect_event`, ...);
+//! - `ops`: the one helper set: checked resuming requests (`cont`, `syscall`, `step`,
+//!   `detach`, `kill`, `setoptions`), the usual traced child (`traced_child`), the Yama
+//!   question (`attach_refusal`) and `EXIT_CODE`;
 //! - `forkee`: forked children running closures, with child-side assertions;
 //! - `report`: the shared slots through which forked children report failures;
 //! - `vfork`: real vfork(2) and clone(2) children;
@@ -16,8 +19,13 @@
 //! - `hypervisor`: the hypervisor or emulator named by CPUID, for emulator-limit skips;
 //! - `expect`: per-OS expected values.
 //!
-//! Failures panic with a one-line message naming both sides; `#[track_caller]` makes the
-//! reported location the scenario's line. Nothing here depends on the ATF runtime.
+//! Failures here panic with a one-line message naming both sides: a panic is the toolkit's
+//! failure mechanism (it needs no ATF state, so it works alike in a body, a forked tracer and
+//! a thread), and the runtime reports it as `file:line: message`, the format of `require!`.
+//! The helpers carry `#[track_caller]`, so the location is the scenario's line that called
+//! them; scenarios (tests/<area>) never panic themselves: they fail with the ATF family
+//! (`require!`, `require_eq!`, `require_ok!`, `fail!`) and, in a forked tracee, the child
+//! family (`child_require!`, `child_fail!`, see `forkee`).
 
 pub mod cleanup;
 pub mod dbregs;
@@ -28,6 +36,7 @@ pub mod forkee;
 pub mod health;
 pub mod hypervisor;
 pub mod mem;
+pub mod ops;
 pub mod probe;
 pub mod proc;
 #[cfg(target_arch = "x86_64")]

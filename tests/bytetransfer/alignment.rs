@@ -2,10 +2,11 @@
 //! auxiliary vector read whole and in small pieces (`*_read_auxv`).
 
 use ptrace_atf::atf::{Tc, TestCase};
+use ptrace_atf::netbsd::SameName;
 use ptrace_atf::trace::mem::{self, Way};
 use ptrace_atf::{child_require, harness, require, require_eq};
 
-use crate::common::{EXIT_OK, page_size, stopped_tracee};
+use crate::common::{EXIT_CODE, page_size, stopped_tracee};
 
 /// The pattern the tracee holds (a read checks it).
 fn before(i: usize) -> u8 {
@@ -60,14 +61,14 @@ pub fn cases() -> Vec<TestCase> {
         TestCase::new("bytes_transfer_piod_read_auxv")
             .descr("/proc/PID/auxv of a stopped tracee is a non-empty, AT_NULL-terminated vector equal to its parent's")
             .timeout(15)
-            .netbsd(&ptrace_atf::netbsd::id("bytes_transfer_piod_read_auxv"))
+            .netbsd_same_name()
             .body(|tc| auxv(tc, false)),
     );
     out.push(
         TestCase::new("bytes_transfer_alignment_piod_read_auxv")
             .descr("/proc/PID/auxv read 4 bytes at a time, until a read returns 0, gives the whole vector")
             .timeout(15)
-            .netbsd(&ptrace_atf::netbsd::id("bytes_transfer_alignment_piod_read_auxv"))
+            .netbsd_same_name()
             .body(|tc| auxv(tc, true)),
     );
     out
@@ -78,7 +79,7 @@ fn alignment(tc: &Tc, a: &Align) {
     let len = 2 * page_size();
     // Page-aligned, so the transfers cross a page boundary in the middle.
     let layout = std::alloc::Layout::from_size_align(len, page_size())
-        .unwrap_or_else(|e| tc.fail(e.to_string()));
+        .unwrap_or_else(|e| ptrace_atf::fail!("{}", e.to_string()));
     // SAFETY: a non-zero-sized layout; freed below.
     let buf = unsafe { std::alloc::alloc_zeroed(layout) } as usize;
     require!(buf != 0, "allocation of two pages failed");
@@ -105,7 +106,7 @@ fn alignment(tc: &Tc, a: &Align) {
                     );
                 }
             }
-            EXIT_OK
+            EXIT_CODE
         },
     );
     let pid = child.pid();
@@ -119,16 +120,16 @@ fn alignment(tc: &Tc, a: &Align) {
             require_eq!(got, want, "at offset {i}");
         }
     }
-    child.cont_to_exit(&w, EXIT_OK);
+    child.cont_to_exit(&w, EXIT_CODE);
     // SAFETY: allocated above with this layout.
     unsafe { std::alloc::dealloc(buf as *mut u8, layout) };
 }
 
 fn auxv(tc: &Tc, piecewise: bool) {
     let w = harness::waiter(tc);
-    let child = stopped_tracee(&w, || {}, || EXIT_OK);
+    let child = stopped_tracee(&w, || {}, || EXIT_CODE);
     let pid = child.pid();
-    let whole = mem::auxv_bytes(pid).unwrap_or_else(|e| tc.fail(format!("/proc/{pid}/auxv: {e}")));
+    let whole = mem::auxv_bytes(pid).unwrap_or_else(|e| ptrace_atf::fail!("/proc/{pid}/auxv: {e}"));
     require!(!whole.is_empty(), "/proc/{pid}/auxv is empty");
     let entries = mem::auxv_entries(&whole);
     require_eq!(
@@ -139,7 +140,8 @@ fn auxv(tc: &Tc, piecewise: bool) {
     let pagesz = entries.iter().find(|e| e.0 == libc::AT_PAGESZ).map(|e| e.1);
     require_eq!(pagesz, Some(page_size() as u64), "AT_PAGESZ");
     // A forked child keeps its parent's vector.
-    let mine = mem::auxv_bytes(nix::unistd::getpid()).unwrap_or_else(|e| tc.fail(e.to_string()));
+    let mine = mem::auxv_bytes(nix::unistd::getpid())
+        .unwrap_or_else(|e| ptrace_atf::fail!("{}", e.to_string()));
     require_eq!(
         mem::auxv_entries(&whole),
         mem::auxv_entries(&mine),
@@ -147,13 +149,13 @@ fn auxv(tc: &Tc, piecewise: bool) {
     );
     if piecewise {
         let f = std::fs::File::open(format!("/proc/{pid}/auxv"))
-            .unwrap_or_else(|e| tc.fail(e.to_string()));
+            .unwrap_or_else(|e| ptrace_atf::fail!("{}", e.to_string()));
         let mut pieces = Vec::new();
         let mut off = 0u64;
         loop {
             let mut four = [0u8; 4];
             let n = std::os::unix::fs::FileExt::read_at(&f, &mut four, off)
-                .unwrap_or_else(|e| tc.fail(format!("read at {off}: {e}")));
+                .unwrap_or_else(|e| ptrace_atf::fail!("read at {off}: {e}"));
             if n == 0 {
                 break;
             }
@@ -163,5 +165,5 @@ fn auxv(tc: &Tc, piecewise: bool) {
         }
         require_eq!(pieces, whole, "piecewise vs whole read");
     }
-    child.cont_to_exit(&w, EXIT_OK);
+    child.cont_to_exit(&w, EXIT_CODE);
 }

@@ -2,13 +2,11 @@
 
 use ptrace_atf::trace::{Child, Forkee, Options, Waiter, mem, sys};
 
-/// Exit code of a tracee whose checks passed.
-pub const EXIT_OK: i32 = 5;
+pub use ptrace_atf::trace::ops::EXIT_CODE;
 
 /// Forks a tracee that calls PTRACE_TRACEME, runs `setup`, raises SIGSTOP and, once
 /// resumed, runs `after` (whose return value is its exit code). Returns it stopped, with
 /// PTRACE_O_EXITKILL set.
-#[track_caller]
 pub fn stopped_tracee<S: FnOnce(), A: FnOnce() -> i32>(w: &Waiter, setup: S, after: A) -> Child {
     let child = Forkee::spawn(move || {
         if let Err(e) = sys::traceme() {
@@ -21,7 +19,7 @@ pub fn stopped_tracee<S: FnOnce(), A: FnOnce() -> i32>(w: &Waiter, setup: S, aft
     });
     child.expect_stopped(w, libc::SIGSTOP);
     if let Err(e) = sys::setoptions(child.pid(), Options::EXITKILL) {
-        panic!(
+        ptrace_atf::fail!(
             "pid {}: PTRACE_SETOPTIONS(EXITKILL) failed: {e}",
             child.pid()
         );
@@ -43,10 +41,11 @@ impl GuardedPage {
     #[track_caller]
     pub fn new() -> GuardedPage {
         let page = page_size();
-        let p = mem::map_two_pages().unwrap_or_else(|_| panic!("mmap of two pages failed"));
+        let p =
+            mem::map_two_pages().unwrap_or_else(|_| ptrace_atf::fail!("mmap of two pages failed"));
         // SAFETY: the second page of our own mapping.
         let r = unsafe { libc::munmap(p.cast::<u8>().add(page).cast(), page) };
-        assert_eq!(r, 0, "munmap of the guard page failed");
+        ptrace_atf::require_eq!(r, 0, "munmap of the guard page failed");
         GuardedPage { base: p as usize }
     }
 

@@ -8,7 +8,7 @@ use ptrace_atf::trace::expect;
 use ptrace_atf::trace::mem::{self, Way};
 use ptrace_atf::{harness, require, require_eq};
 
-use crate::common::{EXIT_OK, GuardedPage, child_fill, page_size, stopped_tracee};
+use crate::common::{EXIT_CODE, GuardedPage, child_fill, page_size, stopped_tracee};
 
 /// Where in the tracee a transfer is aimed.
 #[derive(Clone, Copy, Debug)]
@@ -101,7 +101,7 @@ fn edge(tc: &Tc, e: &Edge) {
     let w = harness::waiter(tc);
     let page = GuardedPage::new();
     let (base, size) = (page.base, page_size());
-    let child = stopped_tracee(&w, move || child_fill(base, size, FILL), || EXIT_OK);
+    let child = stopped_tracee(&w, move || child_fill(base, size, FILL), || EXIT_CODE);
     let pid = child.pid();
     let addr = match e.at {
         At::Mapped => page.base,
@@ -118,10 +118,10 @@ fn edge(tc: &Tc, e: &Edge) {
     let moved = match (e.want, got) {
         (Outcome::Count(n), Ok(m)) if n == m => n,
         (Outcome::Fails(want), Err(err)) if want == err => 0,
-        (want, got) => tc.fail(format!(
+        (want, got) => ptrace_atf::fail!(
             "{call} of {} bytes at {addr:#x}: expected {want:?}, got {got:?}",
             e.len
-        )),
+        ),
     };
     if e.write {
         // The page must hold the new bytes exactly where the call said it wrote them.
@@ -147,14 +147,14 @@ fn edge(tc: &Tc, e: &Edge) {
             "{call} returned {got:?} but changed bytes past the count: {buf:x?}"
         );
     }
-    child.cont_to_exit(&w, EXIT_OK);
+    child.cont_to_exit(&w, EXIT_CODE);
 }
 
 fn empty_iovecs(tc: &Tc, write: bool) {
     let w = harness::waiter(tc);
     let page = GuardedPage::new();
     let (base, size) = (page.base, page_size());
-    let child = stopped_tracee(&w, move || child_fill(base, size, FILL), || EXIT_OK);
+    let child = stopped_tracee(&w, move || child_fill(base, size, FILL), || EXIT_CODE);
     let got = if write {
         mem::vm_writev(child.pid(), &[], &[])
     } else {
@@ -163,5 +163,5 @@ fn empty_iovecs(tc: &Tc, write: bool) {
     require_eq!(got, Ok(0), "with empty iovec arrays");
     let now = mem::read_exact(child.pid(), Way::ProcMem, base, size);
     require!(now.iter().all(|&b| b == FILL), "the tracee's page changed");
-    child.cont_to_exit(&w, EXIT_OK);
+    child.cont_to_exit(&w, EXIT_CODE);
 }

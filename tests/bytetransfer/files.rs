@@ -11,7 +11,7 @@ use ptrace_atf::trace::expect;
 use ptrace_atf::trace::mem::{self, Way};
 use ptrace_atf::{child_require, harness, require_eq};
 
-use crate::common::{EXIT_OK, page_size, stopped_tracee};
+use crate::common::{EXIT_CODE, page_size, stopped_tracee};
 
 /// A file mapped (before forking) in this process and so in its tracee.
 struct FileMap {
@@ -20,11 +20,10 @@ struct FileMap {
 }
 
 impl FileMap {
-    #[track_caller]
-    fn new(tc: &Tc, content: &[u8], prot: i32) -> FileMap {
-        let mut file = tempfile::tempfile().unwrap_or_else(|e| tc.fail(format!("tempfile: {e}")));
+    fn new(content: &[u8], prot: i32) -> FileMap {
+        let mut file = tempfile::tempfile().unwrap_or_else(|e| ptrace_atf::fail!("tempfile: {e}"));
         file.write_all(content)
-            .unwrap_or_else(|e| tc.fail(format!("writing the file: {e}")));
+            .unwrap_or_else(|e| ptrace_atf::fail!("writing the file: {e}"));
         // SAFETY: a fresh private mapping of our own file.
         let p = unsafe {
             libc::mmap(
@@ -37,7 +36,7 @@ impl FileMap {
             )
         };
         if p == libc::MAP_FAILED {
-            tc.fail(format!("mmap of the file: {}", Errno::last()));
+            ptrace_atf::fail!("mmap of the file: {}", Errno::last());
         }
         FileMap {
             file,
@@ -135,8 +134,8 @@ pub fn cases() -> Vec<TestCase> {
 
 fn eof(tc: &Tc, e: &Eof) {
     let w = harness::waiter(tc);
-    let map = FileMap::new(tc, b"", libc::PROT_READ | libc::PROT_WRITE);
-    let child = stopped_tracee(&w, || {}, || EXIT_OK);
+    let map = FileMap::new(b"", libc::PROT_READ | libc::PROT_WRITE);
+    let child = stopped_tracee(&w, || {}, || EXIT_CODE);
     let mut buf = [0xeeu8; 8];
     let got = if e.write {
         mem::write(child.pid(), e.way, map.addr, &[0xc3; 8])
@@ -146,13 +145,13 @@ fn eof(tc: &Tc, e: &Eof) {
     require_eq!(got, Err(e.errno), "{} beyond EOF", e.way.name(e.write));
     require_eq!(buf, [0xee; 8], "the read buffer changed");
     require_eq!(map.content(), Vec::<u8>::new(), "the file changed");
-    child.cont_to_exit(&w, EXIT_OK);
+    child.cont_to_exit(&w, EXIT_CODE);
 }
 
 fn cow(tc: &Tc, c: &Cow) {
     let w = harness::waiter(tc);
     let page = page_size();
-    let map = FileMap::new(tc, &vec![b'A'; page], libc::PROT_READ);
+    let map = FileMap::new(&vec![b'A'; page], libc::PROT_READ);
     let addr = map.addr;
     let want = if c.refused.is_some() { b'A' } else { b'B' };
     let child = stopped_tracee(
@@ -164,7 +163,7 @@ fn cow(tc: &Tc, c: &Cow) {
                 let b = unsafe { *((addr + i) as *const u8) };
                 child_require!(b == want, "tracee byte {} is {:#x}, want {:#x}", i, b, want);
             }
-            EXIT_OK
+            EXIT_CODE
         },
     );
     let got = mem::write(child.pid(), c.way, addr, &[b'B'; 16]);
@@ -172,7 +171,7 @@ fn cow(tc: &Tc, c: &Cow) {
         None => require_eq!(got, Ok(16), "{} into the mapping", c.way.name(true)),
         Some(e) => require_eq!(got, Err(e), "{} into the mapping", c.way.name(true)),
     }
-    child.cont_to_exit(&w, EXIT_OK);
+    child.cont_to_exit(&w, EXIT_CODE);
     require_eq!(
         map.content(),
         vec![b'A'; page],

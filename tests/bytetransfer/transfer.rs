@@ -12,7 +12,7 @@ use ptrace_atf::trace::mem::{self, Way};
 use ptrace_atf::trace::{Waiter, expect};
 use ptrace_atf::{child_require_eq, harness, require_eq};
 
-use crate::common::{EXIT_OK, stopped_tracee};
+use crate::common::{EXIT_CODE, stopped_tracee};
 use crate::text;
 
 /// The data variable, 8 bytes; the 8/16/32-bit cases use its first bytes.
@@ -130,7 +130,7 @@ fn data_scenario(w: &Waiter, x: Xfer) {
             if write {
                 child_require_eq!(LOOKUP.load(Ordering::SeqCst), value);
             }
-            EXIT_OK
+            EXIT_CODE
         },
     );
     let pid = child.pid();
@@ -145,7 +145,7 @@ fn data_scenario(w: &Waiter, x: Xfer) {
             "the tracer's own copy changed"
         );
     }
-    child.cont_to_exit(w, EXIT_OK);
+    child.cont_to_exit(w, EXIT_CODE);
 }
 
 fn text_scenario(w: &Waiter, x: Xfer) {
@@ -163,7 +163,7 @@ fn text_scenario(w: &Waiter, x: Xfer) {
         || {},
         move || {
             child_require_eq!(text::call(), want);
-            EXIT_OK
+            EXIT_CODE
         },
     );
     let pid = child.pid();
@@ -191,5 +191,5 @@ fn text_scenario(w: &Waiter, x: Xfer) {
             "the tracer's own code changed"
         );
     }
-    child.cont_to_exit(w, EXIT_OK);
+    child.cont_to_exit(w, EXIT_CODE);
 }

@@ -5,28 +5,29 @@ use std::ffi::c_void;
 
 use ptrace_atf::atf::{Tc, TestCase};
 use ptrace_atf::trace::dbregs::{self, Cond, Len};
+use ptrace_atf::trace::ops;
 use ptrace_atf::trace::{Options, PtraceEvent, Want, sys};
 use ptrace_atf::{child_fail, harness, require, require_eq};
 
-use crate::common::{self, EXIT, cont, raise_stop, start, watched};
+use crate::common::{self, EXIT_CODE, cont, raise_stop, traced_child, watched};
 
 /// Where Linux copies DR7 into new threads: copy_thread() resets ptrace_bps only.
 const DR7_INHERIT_BUG: &str = "https://git.kernel.org/pub/scm/linux/kernel/git/torvalds/linux.git/tree/arch/x86/kernel/process.c?h=v6.18 (copy_thread: ptrace_bps cleared, ptrace_dr7 kept)";
 
 fn trap_code(tc: &Tc, slot: usize) {
     let w = common::setup(tc);
-    let child = start(&w, || {
+    let child = traced_child(&w, || {
         let r = common::call_bp_target();
         ptrace_atf::child_require_eq!(r, 124);
         raise_stop();
-        EXIT
+        EXIT_CODE
     });
     let pid = child.pid();
     let target = common::bp_target_addr();
     dbregs::arm(pid, slot, target, Cond::Exec, Len::One);
-    cont(pid);
+    cont(pid, 0);
     common::expect_hw_trap(&w, &child, slot);
-    let rip = sys::getregs(pid).expect("PTRACE_GETREGS").rip;
+    let rip = ptrace_atf::require_ok!(sys::getregs(pid), "PTRACE_GETREGS").rip;
     require_eq!(
         rip,
         target,
@@ -44,9 +45,9 @@ fn trap_code(tc: &Tc, slot: usize) {
         0,
         "DR7 after clearing the only enabled slot"
     );
-    cont(pid);
+    cont(pid, 0);
     child.expect_stopped(&w, libc::SIGSTOP);
-    child.cont_to_exit(&w, EXIT);
+    child.cont_to_exit(&w, EXIT_CODE);
 }
 
 /// A thread that writes the watched word its creator's DR`slot` watches (arg: the address).
@@ -74,7 +75,7 @@ fn dont_inherit_lwp(tc: &Tc, slot: usize, look: Look) {
         );
     }
     let addr = watched(8 * slot);
-    let child = start(&w, move || {
+    let child = traced_child(&w, move || {
         let mut t: libc::pthread_t = 0;
         // SAFETY: plain pthread calls; the thread only writes the watched word.
         unsafe {
@@ -84,14 +85,14 @@ fn dont_inherit_lwp(tc: &Tc, slot: usize, look: Look) {
             }
             libc::pthread_join(t, std::ptr::null_mut());
         }
-        EXIT
+        EXIT_CODE
     });
     let pid = child.pid();
-    sys::setoptions(pid, Options::EXITKILL | Options::TRACECLONE).expect("PTRACE_SETOPTIONS");
+    ops::setoptions(pid, Options::EXITKILL | Options::TRACECLONE);
     dbregs::arm(pid, slot, addr, Cond::Write, Len::Eight);
     let (dr_main, dr7_main) = (dbregs::read(pid, slot), dbregs::read(pid, 7));
     require_eq!(dr_main, addr, "DR{slot} of the main thread");
-    cont(pid);
+    cont(pid, 0);
     let tid = child.expect_event(&w, PtraceEvent::Clone) as i32;
     let tid = nix::unistd::Pid::from_raw(tid);
     common::expect_tid(&w, tid, Want::Stopped(libc::SIGSTOP));
@@ -119,14 +120,14 @@ fn dont_inherit_lwp(tc: &Tc, slot: usize, look: Look) {
         "DR{slot} of the main thread, still"
     );
     // The new thread writes the word the main thread watches: no trap, it just exits.
-    cont(tid);
+    cont(tid, 0);
     common::expect_tid(&w, tid, Want::Exited(0));
-    child.cont_to_exit(&w, EXIT);
+    child.cont_to_exit(&w, EXIT_CODE);
 }
 
 fn dont_inherit_execve(tc: &Tc, slot: usize) {
     let w = common::setup_state(tc);
-    let child = start(&w, || {
+    let child = traced_child(&w, || {
         let path = c"/bin/true";
         let argv = [path.as_ptr(), std::ptr::null()];
         // SAFETY: execv with NUL-terminated strings and a NULL-terminated argv.
@@ -134,11 +135,11 @@ fn dont_inherit_execve(tc: &Tc, slot: usize) {
         child_fail!("execv /bin/true failed");
     });
     let pid = child.pid();
-    sys::setoptions(pid, Options::EXITKILL | Options::TRACEEXEC).expect("PTRACE_SETOPTIONS");
+    ops::setoptions(pid, Options::EXITKILL | Options::TRACEEXEC);
     let addr = watched(8 * slot);
     dbregs::arm(pid, slot, addr, Cond::ReadWrite, Len::Four);
     require_eq!(dbregs::read(pid, slot), addr, "DR{slot} before exec");
-    cont(pid);
+    cont(pid, 0);
     child.expect_event(&w, PtraceEvent::Exec);
     require_eq!(dbregs::read(pid, slot), 0, "DR{slot} after exec");
     require_eq!(dbregs::read(pid, 7), 0, "DR7 after exec");

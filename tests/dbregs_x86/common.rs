@@ -7,11 +7,10 @@ use nix::unistd::Pid;
 use ptrace_atf::atf::Tc;
 use ptrace_atf::harness;
 use ptrace_atf::trace::dbregs::{self, DR6_B_MASK, DR6_BS, Len, Lie, Probe};
-use ptrace_atf::trace::{Child, Forkee, Status, Waiter, Want, exit_kill_default, expect, sys};
+use ptrace_atf::trace::{Child, Status, Waiter, Want, expect};
 use ptrace_atf::trace::{hypervisor, probe};
 
-/// Exit code of every well-behaved child.
-pub const EXIT: i32 = 5;
+pub use ptrace_atf::trace::ops::{EXIT_CODE, cont, traced_child};
 
 /// Memory the watchpoints watch: a static, so a forked child has it at the same address.
 #[repr(C, align(64))]
@@ -73,7 +72,7 @@ pub fn setup(tc: &Tc) -> Waiter {
     match dbregs::probe() {
         Probe::Fires => {}
         Probe::NeverFiresUnder(why) => tc.skip(why),
-        Probe::Broken(why) => tc.fail(why),
+        Probe::Broken(why) => ptrace_atf::fail!("{}", why),
     }
     w
 }
@@ -86,9 +85,9 @@ pub fn setup_state(tc: &Tc) -> Waiter {
     if let Some(name) = tc.config("dbregs_lie") {
         match Lie::from_name(name) {
             Some(lie) => dbregs::set_lie(lie),
-            None => tc.fail(format!(
+            None => ptrace_atf::fail!(
                 "unknown dbregs_lie '{name}' (none, write_ignored, read_zero, wrong_si_code)"
-            )),
+            ),
         }
     }
     harness::waiter(tc)
@@ -112,23 +111,6 @@ pub fn raise_stop() {
     }
 }
 
-/// Forks a PTRACE_TRACEME child running `f` after its first SIGSTOP, waits for that stop
-/// and sets PTRACE_O_EXITKILL.
-#[track_caller]
-pub fn start<F: FnOnce() -> i32>(w: &Waiter, f: F) -> Child {
-    let child = Forkee::traceme(f);
-    child.expect_stopped(w, libc::SIGSTOP);
-    sys::setoptions(child.pid(), exit_kill_default())
-        .unwrap_or_else(|e| panic!("pid {}: PTRACE_SETOPTIONS failed: {e}", child.pid()));
-    child
-}
-
-/// PTRACE_CONT without a signal, panicking on failure.
-#[track_caller]
-pub fn cont(pid: Pid) {
-    sys::cont(pid, 0).unwrap_or_else(|e| panic!("pid {pid}: PTRACE_CONT failed: {e}"));
-}
-
 /// The Bn and BS bits of DR6, described: `B1` or `BS` or `none`.
 pub fn dr6_bits(dr6: u64) -> String {
     let mut parts: Vec<String> = (0..4)
@@ -147,11 +129,10 @@ pub fn dr6_bits(dr6: u64) -> String {
 
 /// Asserts that `pid` is in a SIGTRAP stop caused by hardware slot `slot`: si_code
 /// TRAP_HWBKPT and DR6 showing exactly Bslot (no other Bn, no BS).
-#[track_caller]
 pub fn check_hw_trap(pid: Pid, slot: usize) {
     let info = dbregs::trap_siginfo(pid);
     if info.si_signo != libc::SIGTRAP || info.si_code != expect::HWBKPT_SI_CODE {
-        panic!(
+        ptrace_atf::fail!(
             "pid {pid}: debug trap of DR{slot}: expected SIGTRAP si_code {} (TRAP_HWBKPT), got \
              signal {} si_code {}",
             expect::HWBKPT_SI_CODE,
@@ -162,7 +143,7 @@ pub fn check_hw_trap(pid: Pid, slot: usize) {
     let dr6 = dbregs::read(pid, 6);
     let want = dbregs::dr6_b(slot);
     if dr6 & (DR6_B_MASK | DR6_BS) != want {
-        panic!(
+        ptrace_atf::fail!(
             "pid {pid}: DR6 after a hit of DR{slot}: expected B{slot} only, got {} (DR6={dr6:#x})",
             dr6_bits(dr6)
         );
@@ -186,7 +167,7 @@ pub fn expect_tid(w: &Waiter, tid: Pid, want: Want) -> Status {
     }
     let (pid, got) = w.wait_any(ptrace_atf::trace::want::Awaited(want));
     if pid != tid {
-        panic!("waiting for {want} from thread {tid}, got {got} from {pid}");
+        ptrace_atf::fail!("waiting for {want} from thread {tid}, got {got} from {pid}");
     }
     w.check(tid, want, got);
     got

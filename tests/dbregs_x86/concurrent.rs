@@ -11,10 +11,11 @@ use std::mem::MaybeUninit;
 use nix::unistd::Pid;
 use ptrace_atf::atf::{Tc, TestCase};
 use ptrace_atf::trace::dbregs::{self, Cond, Len};
+use ptrace_atf::trace::ops;
 use ptrace_atf::trace::{Options, PtraceEvent, Status, Want, expect, sys};
 use ptrace_atf::{child_fail, child_require_eq, harness, require, require_eq};
 
-use crate::common::{self, EXIT, start, watched};
+use crate::common::{self, EXIT_CODE, cont, traced_child, watched};
 
 const THREADS: usize = 50;
 
@@ -129,7 +130,7 @@ fn child_main(bp: bool, sig: bool, wp: bool, handling: Handling) -> i32 {
             libc::pthread_join(t, std::ptr::null_mut());
         }
     }
-    EXIT
+    EXIT_CODE
 }
 
 /// Per-thread event counts the tracer keeps.
@@ -156,7 +157,10 @@ fn on_stop(v: &Variant, seen: &mut Seen, tid: Pid, st: Status) -> i32 {
     match st {
         Status::Exited(code) => {
             // A thread reaped after the leader's exit_group shows the group's exit code.
-            require!(code == 0 || code == EXIT, "thread {t} exited with {code}");
+            require!(
+                code == 0 || code == EXIT_CODE,
+                "thread {t} exited with {code}"
+            );
             require!(seen.exited.insert(t), "thread {t} exited twice");
             return -1;
         }
@@ -164,7 +168,7 @@ fn on_stop(v: &Variant, seen: &mut Seen, tid: Pid, st: Status) -> i32 {
             event: PtraceEvent::Clone,
             ..
         } => {
-            let new = sys::geteventmsg(tid).expect("PTRACE_GETEVENTMSG") as i32;
+            let new = ptrace_atf::require_ok!(sys::geteventmsg(tid), "PTRACE_GETEVENTMSG") as i32;
             require!(
                 seen.clones.insert(new),
                 "clone event for {new} reported twice"
@@ -201,7 +205,7 @@ fn on_stop(v: &Variant, seen: &mut Seen, tid: Pid, st: Status) -> i32 {
                 sig
             };
         }
-        other => panic!("thread {t}: unexpected {other}"),
+        other => ptrace_atf::fail!("thread {t}: unexpected {other}"),
     }
     0
 }
@@ -225,20 +229,20 @@ fn concurrent(tc: &Tc, v: &Variant) {
     let w = common::setup(tc);
     harness::require_waiter_options(tc, &w);
     let (bp, sig, wp, handling) = (v.bp, v.sig, v.wp, v.handling);
-    let child = start(&w, move || child_main(bp, sig, wp, handling));
+    let child = traced_child(&w, move || child_main(bp, sig, wp, handling));
     let pid = child.pid();
-    sys::setoptions(pid, Options::EXITKILL | Options::TRACECLONE).expect("PTRACE_SETOPTIONS");
-    common::cont(pid);
+    ops::setoptions(pid, Options::EXITKILL | Options::TRACECLONE);
+    common::cont(pid, 0);
     let mut seen = Seen::default();
     loop {
         let (tid, st) = w.wait_any("a thread event, trap, signal or exit");
         if tid == pid && st.is_terminal() {
-            child.check(&w, Want::Exited(EXIT), st);
+            child.check(&w, Want::Exited(EXIT_CODE), st);
             break;
         }
         let resume = on_stop(v, &mut seen, tid, st);
         if resume >= 0 {
-            sys::cont(tid, resume).unwrap_or_else(|e| panic!("PTRACE_CONT {tid}: {e}"));
+            cont(tid, resume);
         }
     }
     let total = THREADS * [bp, sig, wp].iter().filter(|b| **b).count();

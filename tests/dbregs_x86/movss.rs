@@ -16,7 +16,7 @@ use ptrace_atf::trace::dbregs::{self, Cond, Len};
 use ptrace_atf::trace::{Status, expect, sys};
 use ptrace_atf::{child_require_eq, require_eq};
 
-use crate::common::{self, EXIT, cont, raise_stop, start};
+use crate::common::{self, EXIT_CODE, cont, raise_stop, traced_child};
 
 /// The SS selector, read by MOV SS from this watched location.
 static SS_VALUE: AtomicU16 = AtomicU16::new(0);
@@ -76,19 +76,22 @@ fn mov_ss_then(after: After) {
 /// Some hypervisors report INT1 (ICEBP, 0xf1) like a fault, with RIP still on it, so the
 /// tracee would take it forever; step RIP over it then (real CPUs report it as a trap).
 pub(crate) fn skip_icebp_fault(pid: Pid) {
-    let mut regs = sys::getregs(pid).expect("PTRACE_GETREGS");
-    let word = sys::peekdata(pid, regs.rip as usize).expect("PTRACE_PEEKDATA at RIP");
+    let mut regs = ptrace_atf::require_ok!(sys::getregs(pid), "PTRACE_GETREGS");
+    let word = ptrace_atf::require_ok!(
+        sys::peekdata(pid, regs.rip as usize),
+        "PTRACE_PEEKDATA at RIP"
+    );
     if word & 0xff == 0xf1 {
         eprintln!("INT1 reported with RIP on the instruction: stepping over it");
         regs.rip += 1;
-        sys::setregs(pid, regs).expect("PTRACE_SETREGS");
+        ptrace_atf::require_ok!(sys::setregs(pid, regs), "PTRACE_SETREGS");
     }
 }
 
 pub(crate) fn tainted() -> String {
     std::fs::read_to_string("/proc/sys/kernel/tainted")
         .map(|s| s.trim().to_string())
-        .unwrap_or_else(|e| panic!("reading /proc/sys/kernel/tainted: {e}"))
+        .unwrap_or_else(|e| ptrace_atf::fail!("reading /proc/sys/kernel/tainted: {e}"))
 }
 
 /// Most traps the tracee may take between its two stops before this counts as a storm.
@@ -103,13 +106,13 @@ fn mov_ss(tc: &Tc, after: After) {
     let w = common::setup(tc);
     let taint_before = tainted();
     SS_VALUE.store(current_ss(), Ordering::SeqCst);
-    let child = start(&w, move || {
+    let child = traced_child(&w, move || {
         mov_ss_then(after);
         // The control: a plain read of the watched word must still trap.
         // SAFETY: a volatile read of a static.
         unsafe { std::ptr::read_volatile(SS_VALUE.as_ptr()) };
         raise_stop();
-        EXIT
+        EXIT_CODE
     });
     let pid = child.pid();
     let addr = SS_VALUE.as_ptr() as u64;
@@ -117,7 +120,7 @@ fn mov_ss(tc: &Tc, after: After) {
     require_eq!(dbregs::read(pid, 0), addr, "DR0 after POKEUSER");
     let dr7 = dbregs::dr7_global(0, Cond::ReadWrite, Len::Two);
     require_eq!(dbregs::read(pid, 7), dr7, "DR7 after POKEUSER");
-    cont(pid);
+    cont(pid, 0);
     let mut traps = Vec::new();
     loop {
         let st = w.wait(pid, "a SIGTRAP or the tracee's SIGSTOP after MOV SS");
@@ -129,13 +132,13 @@ fn mov_ss(tc: &Tc, after: After) {
                 if after == After::Int1 {
                     skip_icebp_fault(pid);
                 }
-                cont(pid);
+                cont(pid, 0);
             }
             other => {
                 if other.is_terminal() {
                     child.check(&w, ptrace_atf::trace::Want::Stopped(libc::SIGSTOP), other);
                 }
-                panic!("after MOV SS; {after:?}: {other} after traps {traps:x?}");
+                ptrace_atf::fail!("after MOV SS; {after:?}: {other} after traps {traps:x?}");
             }
         }
     }
@@ -152,7 +155,7 @@ fn mov_ss(tc: &Tc, after: After) {
         expected_traps(after),
         "si_codes of the SIGTRAPs after MOV SS; {after:?}"
     );
-    child.cont_to_exit(&w, EXIT);
+    child.cont_to_exit(&w, EXIT_CODE);
     require_eq!(tainted(), taint_before, "/proc/sys/kernel/tainted");
 }
 

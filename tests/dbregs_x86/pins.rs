@@ -8,28 +8,28 @@ use ptrace_atf::require_eq;
 use ptrace_atf::trace::dbregs::{self, Cond, Len};
 use ptrace_atf::trace::probe;
 
-use crate::common::{self, EXIT, cont, raise_stop, start, watched};
+use crate::common::{self, EXIT_CODE, cont, raise_stop, traced_child, watched};
 
 /// The tracee of a pin: writes the word at `watched(8)`, stops, exits 5.
 fn tracee(w: &ptrace_atf::trace::Waiter) -> ptrace_atf::trace::Child {
     let addr = watched(8);
-    start(w, move || {
+    traced_child(w, move || {
         common::access(addr, Len::Eight, true);
         raise_stop();
-        EXIT
+        EXIT_CODE
     })
 }
 
 /// Runs the tracee to its end; `hit` says whether the armed DR0 must fire on the write.
 #[track_caller]
 fn finish(w: &ptrace_atf::trace::Waiter, child: &ptrace_atf::trace::Child, hit: bool) {
-    cont(child.pid());
+    cont(child.pid(), 0);
     if hit {
         common::expect_hw_trap(w, child, 0);
-        cont(child.pid());
+        cont(child.pid(), 0);
     }
     child.expect_stopped(w, libc::SIGSTOP);
-    child.cont_to_exit(w, EXIT);
+    child.cont_to_exit(w, EXIT_CODE);
 }
 
 /// DR0 written twice (first at another word, then at the one the tracee writes): the second
@@ -88,7 +88,9 @@ fn kernel_addresses() -> Vec<(u64, String)> {
 fn expect_refused(pid: Pid, n: usize, value: u64, what: &str) {
     match dbregs::set(pid, n, value) {
         Err(Errno::EINVAL) => {}
-        other => panic!("POKEUSER DR{n}={value:#x} ({what}): expected EINVAL, got {other:?}"),
+        other => {
+            ptrace_atf::fail!("POKEUSER DR{n}={value:#x} ({what}): expected EINVAL, got {other:?}")
+        }
     }
 }
 
@@ -119,7 +121,7 @@ fn kernel_address(tc: &Tc, armed: bool) {
     // The control: the last 8 bytes below TASK_SIZE_MAX are user space and accepted.
     let last = probe::task_size_max() - 8;
     if let Err(e) = dbregs::set(pid, 0, last) {
-        panic!("POKEUSER DR0={last:#x} (the last 8 bytes of user space): {e}");
+        ptrace_atf::fail!("POKEUSER DR0={last:#x} (the last 8 bytes of user space): {e}");
     }
     require_eq!(
         dbregs::read(pid, 0),

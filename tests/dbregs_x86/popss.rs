@@ -41,9 +41,10 @@ use nix::unistd::Pid;
 use ptrace_atf::atf::{Tc, TestCase};
 use ptrace_atf::require_eq;
 use ptrace_atf::trace::dbregs::{self, Cond, Len};
+use ptrace_atf::trace::ops;
 use ptrace_atf::trace::{Options, Status, Want, exit_kill_default, expect, sys};
 
-use crate::common::{self, EXIT, cont, raise_stop, start};
+use crate::common::{self, EXIT_CODE, cont, raise_stop, traced_child};
 use crate::movss::{After, MAX_TRAPS, expected_traps, skip_icebp_fault, tainted};
 
 /// __USER32_CS, __USER_CS and __USER_DS of x86_64 Linux.
@@ -83,7 +84,7 @@ fn map32(prot: i32) -> u64 {
             0,
         )
     };
-    assert_ne!(
+    ptrace_atf::require_ne!(
         p,
         libc::MAP_FAILED,
         "mmap(MAP_32BIT): {}",
@@ -94,7 +95,7 @@ fn map32(prot: i32) -> u64 {
 
 /// The bytes at `code`: 32-bit code from offset 0, a 64-bit stub at STUB64.
 fn code_bytes(after: After, code: u64, data: u64) -> Vec<u8> {
-    let imm = |v: u64| u32::try_from(v).expect("below 4 GiB").to_le_bytes();
+    let imm = |v: u64| ptrace_atf::require_ok!(u32::try_from(v), "below 4 GiB").to_le_bytes();
     let mut b = vec![0xb8, COMPAT_GETPID as u8, 0, 0, 0]; // mov eax, 20 (for SYSCALL)
     b.push(0xbc); // mov esp, data+SLOT (the watched slot)
     b.extend(imm(data + SLOT));
@@ -104,14 +105,14 @@ fn code_bytes(after: After, code: u64, data: u64) -> Vec<u8> {
         After::Syscall => [0x0f, 0x05], // syscall (compat getpid)
         After::Int1 => [0xf1, 0x90],    // int1 (icebp); nop
     });
-    assert_eq!(b.len() as u64, AFTER_END);
+    ptrace_atf::require_eq!(b.len() as u64, AFTER_END);
     b.push(0xbc); // mov esp, data+STACK32_TOP (away from the watched slot)
     b.extend(imm(data + STACK32_TOP));
     b.extend([0x6a, USER_CS as u8]); // push __USER_CS
     b.push(0x68); // push code+STUB64
     b.extend(imm(code + STUB64));
     b.push(0xcb); // retf: to 64-bit mode at the stub
-    assert_eq!(b.len() as u64, STUB64);
+    ptrace_atf::require_eq!(b.len() as u64, STUB64);
     b.extend([0x48, 0x8b, 0x24, 0x25]); // mov rsp, [data+SAVED_RSP] (64-bit, absolute)
     b.extend(imm(data + SAVED_RSP));
     b.push(0xc3); // ret: to the caller's label
@@ -128,7 +129,7 @@ impl Pages {
             std::ptr::copy_nonoverlapping(bytes.as_ptr(), code as *mut u8, bytes.len());
             std::ptr::write_volatile((data + SLOT) as *mut u32, USER_DS);
             let rx = libc::PROT_READ | libc::PROT_EXEC;
-            assert_eq!(libc::mprotect(code as *mut _, 4096, rx), 0, "mprotect RX");
+            ptrace_atf::require_eq!(libc::mprotect(code as *mut _, 4096, rx), 0, "mprotect RX");
         }
         Pages { code, data }
     }
@@ -229,13 +230,13 @@ fn pop_ss(tc: &Tc, after: After) {
     let taint_before = tainted();
     let pages = Pages::new(after);
     let slot = pages.data + SLOT;
-    let child = start(&w, || {
+    let child = traced_child(&w, || {
         run_compat(&pages);
         // The control: a plain read of the watched slot must still trap.
         // SAFETY: a volatile read of the mapped data page.
         unsafe { std::ptr::read_volatile(slot as *const u32) };
         raise_stop();
-        EXIT
+        EXIT_CODE
     });
     let pid = child.pid();
     dbregs::arm(pid, 0, slot, Cond::ReadWrite, Len::Four);
@@ -245,14 +246,13 @@ fn pop_ss(tc: &Tc, after: After) {
     let mut in_syscall = false;
     let mut syscall_done = after != After::Syscall;
     if !syscall_done {
-        sys::setoptions(pid, exit_kill_default() | Options::TRACESYSGOOD)
-            .expect("PTRACE_SETOPTIONS TRACESYSGOOD");
+        ops::setoptions(pid, exit_kill_default() | Options::TRACESYSGOOD);
     }
     let resume = |pid, syscall_done: bool| {
         if syscall_done {
-            cont(pid)
+            cont(pid, 0)
         } else {
-            sys::syscall(pid, 0).expect("PTRACE_SYSCALL")
+            ops::syscall(pid, 0)
         }
     };
     resume(pid, syscall_done);
@@ -275,17 +275,17 @@ fn pop_ss(tc: &Tc, after: After) {
                 }
             }
             Status::SyscallStop if !in_syscall && reports.len() < MAX_TRAPS => {
-                let r = regs.expect("PTRACE_GETREGS at syscall entry");
+                let r = ptrace_atf::require_ok!(regs, "PTRACE_GETREGS at syscall entry");
                 reports.push((Report::Entry(r.orig_rax, r.cs), dr6));
                 in_syscall = true;
             }
             Status::SyscallStop if in_syscall => {
-                let mut r = regs.expect("PTRACE_GETREGS at syscall exit");
+                let mut r = ptrace_atf::require_ok!(regs, "PTRACE_GETREGS at syscall exit");
                 reports.push((Report::Exit(r.rax), dr6));
                 // Compat SYSCALL returns to the 32-bit vDSO's landing pad, which a 64-bit
                 // process lacks: resume after the SYSCALL instruction instead.
                 r.rip = pages.code + AFTER_END;
-                sys::setregs(pid, r).expect("PTRACE_SETREGS at syscall exit");
+                ptrace_atf::require_ok!(sys::setregs(pid, r), "PTRACE_SETREGS at syscall exit");
                 (in_syscall, syscall_done) = (false, true);
             }
             other => {
@@ -293,7 +293,9 @@ fn pop_ss(tc: &Tc, after: After) {
                     child.check(&w, Want::Stopped(libc::SIGSTOP), other);
                 }
                 let at = regs.map(|r| (r.cs, r.rip));
-                panic!("after POP SS; {after:?}: {other} at (CS, RIP) {at:x?} after {reports:x?}");
+                ptrace_atf::fail!(
+                    "after POP SS; {after:?}: {other} at (CS, RIP) {at:x?} after {reports:x?}"
+                );
             }
         }
         resume(pid, syscall_done);
@@ -315,7 +317,7 @@ fn pop_ss(tc: &Tc, after: After) {
         expected(after, pid),
         "stops of the tracee after POP SS; {after:?} in compat mode"
     );
-    child.cont_to_exit(&w, EXIT);
+    child.cont_to_exit(&w, EXIT_CODE);
     require_eq!(tainted(), taint_before, "/proc/sys/kernel/tainted");
 }
 

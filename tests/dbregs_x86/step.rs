@@ -3,11 +3,13 @@
 
 use nix::unistd::Pid;
 use ptrace_atf::atf::{Tc, TestCase};
+use ptrace_atf::netbsd::SameName;
 use ptrace_atf::trace::dbregs::{self, Cond, DR6_B_MASK, DR6_BS, Len};
+use ptrace_atf::trace::ops;
 use ptrace_atf::trace::{Child, Forkee, Waiter, exit_kill_default, expect, proc, sys};
 use ptrace_atf::{child_fail, child_require_eq, require_eq};
 
-use crate::common::{self, EXIT, cont, raise_stop, watched};
+use crate::common::{self, EXIT_CODE, cont, raise_stop, watched};
 
 /// What the tracee did to SIGTRAP before it was stepped.
 #[derive(Clone, Copy, PartialEq)]
@@ -45,10 +47,10 @@ fn spawn(w: &Waiter, trap: Trap) -> Child {
         let before = happy(999);
         raise_stop();
         child_require_eq!(before, happy(999));
-        EXIT
+        EXIT_CODE
     });
     child.expect_stopped(w, libc::SIGSTOP);
-    sys::setoptions(child.pid(), exit_kill_default()).expect("PTRACE_SETOPTIONS");
+    ops::setoptions(child.pid(), exit_kill_default());
     child
 }
 
@@ -56,7 +58,8 @@ fn spawn(w: &Waiter, trap: Trap) -> Child {
 #[track_caller]
 fn step_once(w: &Waiter, child: &Child, n: u32) {
     let pid = child.pid();
-    sys::singlestep(pid, 0).unwrap_or_else(|e| panic!("PTRACE_SINGLESTEP {n} failed: {e}"));
+    sys::singlestep(pid, 0)
+        .unwrap_or_else(|e| ptrace_atf::fail!("PTRACE_SINGLESTEP {n} failed: {e}"));
     child.expect_stopped(w, libc::SIGTRAP);
     let info = dbregs::trap_siginfo(pid);
     require_eq!(
@@ -88,7 +91,7 @@ fn step(tc: &Tc, steps: u32, trap: Trap) {
             ),
         }
     }
-    child.cont_to_exit(&w, EXIT);
+    child.cont_to_exit(&w, EXIT_CODE);
 }
 
 #[track_caller]
@@ -101,10 +104,10 @@ fn dr6_flags(pid: Pid) -> u64 {
 fn dr6_view(tc: &Tc) {
     let w = common::setup(tc);
     let addr = watched(0);
-    let child = common::start(&w, move || {
+    let child = common::traced_child(&w, move || {
         common::access(addr, Len::Four, true);
         raise_stop();
-        EXIT
+        EXIT_CODE
     });
     let pid = child.pid();
     require_eq!(dr6_flags(pid), 0, "DR6 Bn|BS of a fresh tracee");
@@ -117,11 +120,11 @@ fn dr6_view(tc: &Tc) {
         common::dr6_bits(dr6)
     );
     dbregs::arm(pid, 2, addr, Cond::Write, Len::Four);
-    cont(pid);
+    cont(pid, 0);
     common::expect_hw_trap(&w, &child, 2);
-    cont(pid);
+    cont(pid, 0);
     child.expect_stopped(&w, libc::SIGSTOP);
-    child.cont_to_exit(&w, EXIT);
+    child.cont_to_exit(&w, EXIT_CODE);
 }
 
 pub fn cases() -> Vec<TestCase> {
@@ -145,7 +148,7 @@ pub fn cases() -> Vec<TestCase> {
                  SIGTRAP (Linux force_sig)",
             )
             .timeout(15)
-            .netbsd(&ptrace_atf::netbsd::id("step_signalmasked"))
+            .netbsd_same_name()
             .body(|tc| step(tc, 1, Trap::Masked)),
     );
     v.push(
@@ -155,7 +158,7 @@ pub fn cases() -> Vec<TestCase> {
                  SIGTRAP to SIG_DFL (Linux force_sig)",
             )
             .timeout(15)
-            .netbsd(&ptrace_atf::netbsd::id("step_signalignored"))
+            .netbsd_same_name()
             .body(|tc| step(tc, 1, Trap::Ignored)),
     );
     v.push(

@@ -4,23 +4,24 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use ptrace_atf::atf::{Tc, TestCase};
+use ptrace_atf::netbsd::SameName;
 use ptrace_atf::trace::Waiter;
 use ptrace_atf::trace::dbregs::{self, Cond, DR6_B_MASK, DR6_BS, Len};
 use ptrace_atf::trace::proc;
 use ptrace_atf::{require, require_eq};
 
-use crate::common::{self, EXIT, cont, raise_stop, start, watched};
+use crate::common::{self, EXIT_CODE, cont, raise_stop, traced_child, watched};
 
 /// The DR6 a fresh thread shows through ptrace: reserved bits in arch polarity, no Bn, no BS.
 const DR6_FRESH: u64 = 0xffff_0ff0;
 
 fn print(tc: &Tc) {
     let w = common::setup_state(tc);
-    let child = start(&w, || EXIT);
+    let child = traced_child(&w, || EXIT_CODE);
     let regs = dbregs::read_all(child.pid());
     let want = [0, 0, 0, 0, 0, 0, DR6_FRESH, 0];
     require_eq!(regs, want, "DR0-DR7 of a fresh tracee");
-    child.cont_to_exit(&w, EXIT);
+    child.cont_to_exit(&w, EXIT_CODE);
 }
 
 /// What happens between setting a debug register and reading it back.
@@ -41,16 +42,17 @@ const YIELD_SLEEPS: u32 = 3;
 
 /// voluntary_ctxt_switches of `pid` (/proc/PID/status).
 fn voluntary_switches(pid: nix::unistd::Pid) -> u64 {
-    let v = proc::status_field(pid, "voluntary_ctxt_switches")
-        .unwrap_or_else(|| panic!("pid {pid}: no voluntary_ctxt_switches in /proc/{pid}/status"));
+    let v = proc::status_field(pid, "voluntary_ctxt_switches").unwrap_or_else(|| {
+        ptrace_atf::fail!("pid {pid}: no voluntary_ctxt_switches in /proc/{pid}/status")
+    });
     v.trim()
         .parse()
-        .unwrap_or_else(|e| panic!("pid {pid}: voluntary_ctxt_switches '{v}': {e}"))
+        .unwrap_or_else(|e| ptrace_atf::fail!("pid {pid}: voluntary_ctxt_switches '{v}': {e}"))
 }
 
 fn preserve(tc: &Tc, slot: usize, mode: Preserve) {
     let w = common::setup_state(tc);
-    let child = start(&w, move || {
+    let child = traced_child(&w, move || {
         if mode == Preserve::Yield {
             for _ in 0..YIELD_SLEEPS {
                 // SAFETY: sched_yield and nanosleep with a valid timespec are
@@ -68,7 +70,7 @@ fn preserve(tc: &Tc, slot: usize, mode: Preserve) {
         if mode != Preserve::Plain {
             raise_stop();
         }
-        EXIT
+        EXIT_CODE
     });
     let pid = child.pid();
     let addr = watched(8 * slot);
@@ -77,7 +79,7 @@ fn preserve(tc: &Tc, slot: usize, mode: Preserve) {
     require_eq!(before[slot], addr, "DR{slot} right after POKEUSER");
     if mode != Preserve::Plain {
         let switches = voluntary_switches(pid);
-        cont(pid);
+        cont(pid, 0);
         child.expect_stopped(&w, libc::SIGSTOP);
         if mode == Preserve::Yield {
             // Its SIGSTOP stop is one voluntary switch; at least one more proves it was set
@@ -94,7 +96,7 @@ fn preserve(tc: &Tc, slot: usize, mode: Preserve) {
     }
     let after = dbregs::read_all(pid);
     require_eq!(after, before, "DR0-DR7 after the tracee was set aside");
-    child.cont_to_exit(&w, EXIT);
+    child.cont_to_exit(&w, EXIT_CODE);
 }
 
 /// What the tracee does to the watched variable, and whether the watchpoint must fire.
@@ -141,39 +143,38 @@ fn len_name(len: Len) -> &'static str {
 
 /// One run of the trap-variable scenario: arm `slot`, let the child access the variable,
 /// then exactly one TRAP_HWBKPT (or none), exactly one SIGSTOP and exit 5.
-#[track_caller]
 pub fn trap_variable(w: &Waiter, slot: usize, mode: Mode, len: Len) {
     let addr = watched(0);
-    let child = start(w, move || {
+    let child = traced_child(w, move || {
         common::access(addr, len, mode.writes());
         raise_stop();
         if !mode.fires() {
             // The control: the same watchpoint fires on a write.
             common::access(addr, len, true);
         }
-        EXIT
+        EXIT_CODE
     });
     let pid = child.pid();
     dbregs::arm(pid, slot, addr, mode.cond(), len);
-    cont(pid);
+    cont(pid, 0);
     if mode.fires() {
         common::expect_hw_trap(w, &child, slot);
-        cont(pid);
+        cont(pid, 0);
     }
     child.expect_stopped(w, libc::SIGSTOP);
     if !mode.fires() {
         let dr6 = dbregs::read(pid, 6);
         if dr6 & (DR6_B_MASK | DR6_BS) != 0 {
-            panic!(
+            ptrace_atf::fail!(
                 "DR6 shows {} although the write-only watchpoint saw only a read",
                 common::dr6_bits(dr6)
             );
         }
-        cont(pid);
+        cont(pid, 0);
         common::expect_hw_trap(w, &child, slot);
     }
-    cont(pid);
-    child.expect_exited(w, EXIT);
+    cont(pid, 0);
+    child.expect_exited(w, EXIT_CODE);
 }
 
 fn stress(tc: &Tc) {
@@ -190,7 +191,7 @@ fn stress(tc: &Tc) {
                 .cloned()
                 .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
                 .unwrap_or_else(|| "panic".into());
-            tc.fail(format!("iteration {i} of {n} (DR{}): {msg}", i % 4));
+            ptrace_atf::fail!("iteration {i} of {n} (DR{}): {msg}", i % 4);
         }
     }
     let secs = start.elapsed().as_secs_f64();
@@ -210,20 +211,20 @@ fn stress_one_tracee(tc: &Tc) {
     let w = common::setup(tc);
     let n = tc.config_u64("iterations", 5_000);
     let addr = watched(0);
-    let child = start(&w, move || {
+    let child = traced_child(&w, move || {
         for _ in 0..n {
             common::access(addr, Len::Four, true);
             raise_stop();
         }
-        EXIT
+        EXIT_CODE
     });
     let pid = child.pid();
     dbregs::arm(pid, 0, addr, Cond::Write, Len::Four);
     for i in 1..=n {
         let run = catch_unwind(AssertUnwindSafe(|| {
-            cont(pid);
+            cont(pid, 0);
             common::expect_hw_trap(&w, &child, 0);
-            cont(pid);
+            cont(pid, 0);
             child.expect_stopped(&w, libc::SIGSTOP);
         }));
         if let Err(payload) = run {
@@ -231,10 +232,10 @@ fn stress_one_tracee(tc: &Tc) {
                 .downcast_ref::<String>()
                 .cloned()
                 .unwrap_or_else(|| "panic".into());
-            tc.fail(format!("iteration {i} of {n}: {msg}"));
+            ptrace_atf::fail!("iteration {i} of {n}: {msg}");
         }
     }
-    child.cont_to_exit(&w, EXIT);
+    child.cont_to_exit(&w, EXIT_CODE);
 }
 
 pub fn cases() -> Vec<TestCase> {
@@ -242,7 +243,7 @@ pub fn cases() -> Vec<TestCase> {
         TestCase::new("dbregs_print")
             .descr("PEEKUSER reads DR0-DR7 of a fresh tracee: zero addresses, DR7 0, DR6 no hit")
             .timeout(15)
-            .netbsd(&ptrace_atf::netbsd::id("dbregs_print"))
+            .netbsd_same_name()
             .body(print),
     ];
     let modes = [

@@ -7,11 +7,10 @@ use std::ffi::c_void;
 use nix::unistd::Pid;
 use ptrace_atf::atf::TestCase;
 use ptrace_atf::trace::spawn::{self, child_waitpid, clone3_child, exit_with_arg};
-use ptrace_atf::trace::{Child, Options, PtraceEvent, Status, Waiter, Want, expect, proc, sys};
+use ptrace_atf::trace::{Child, Options, PtraceEvent, Status, Waiter, Want, expect, proc};
 use ptrace_atf::{child_fail, child_require_eq};
 
-/// Exit code of the forker (NetBSD's exitval).
-pub const FORKER_EXIT: i32 = 5;
+pub use ptrace_atf::trace::ops::{EXIT_CODE, cont, setoptions};
 /// The program posix_spawn runs (exits 0).
 pub const SPAWN_PROG: &str = "/bin/true";
 
@@ -106,7 +105,7 @@ impl How {
 }
 
 /// The forker's body after its first stop: create the forkee, reap it (with __WALL), check
-/// its exit code, and exit FORKER_EXIT.
+/// its exit code, and exit EXIT_CODE.
 pub fn forker_body(how: How) -> i32 {
     let child = match how.create() {
         Ok(pid) => pid,
@@ -116,7 +115,7 @@ pub fn forker_body(how: How) -> i32 {
         Ok(st) => child_require_eq!(st, Status::Exited(how.forkee_exit())),
         Err(e) => child_fail!("waitpid({child}) for the forkee failed: {e}"),
     }
-    FORKER_EXIT
+    EXIT_CODE
 }
 
 /// The reports the kernel owes the tracer of the forker, by its clone rules: CLONE_VFORK
@@ -191,31 +190,6 @@ impl Traced for Pid {
     }
 }
 
-/// Panics with `what: expected <want>, got <got>` unless they are equal. Usable in forked
-/// tracers too (the message is a plain string, unlike the ATF require macros).
-#[track_caller]
-pub fn same<T: PartialEq + std::fmt::Debug>(got: T, want: T, what: &str) {
-    if got != want {
-        panic!("{what}: expected {want:?}, got {got:?}");
-    }
-}
-
-/// PTRACE_CONT, failing the case on error.
-#[track_caller]
-pub fn cont(pid: Pid, sig: i32) {
-    if let Err(e) = sys::cont(pid, sig) {
-        panic!("pid {pid}: PTRACE_CONT failed with {e}");
-    }
-}
-
-/// PTRACE_SETOPTIONS, failing the case on error.
-#[track_caller]
-pub fn setoptions(pid: Pid, options: Options) {
-    if let Err(e) = sys::setoptions(pid, options) {
-        panic!("pid {pid}: PTRACE_SETOPTIONS({options}) failed with {e}");
-    }
-}
-
 /// Hooks a scenario runs at the stops of `follow`.
 pub trait Checks {
     /// At the forker's creation event (the forkee is `child`).
@@ -235,7 +209,6 @@ impl Checks for NoChecks {}
 /// The tracer's walk, from the forker's first stop (already seen) to its exit: sets
 /// `options`, resumes it and asserts every report `Plan` promises, in order per process,
 /// and no other. Returns the forkee's pid when it was traced.
-#[track_caller]
 pub fn follow(
     w: &Waiter,
     forker: &dyn Traced,
@@ -253,21 +226,21 @@ pub fn follow(
         let g = Pid::from_raw(w.event_msg(f, ev) as i32);
         checks.at_event(f, g);
         w.expect_stopped(g, expect::AUTO_ATTACH_FIRST_STOP);
-        same(proc::ppid(g), f, "the forkee's parent");
-        same(
+        ptrace_atf::require_eq!(proc::ppid(g), f, "the forkee's parent");
+        ptrace_atf::require_eq!(
             proc::tracer_pid(g),
             nix::unistd::getpid().as_raw(),
-            "the forkee's TracerPid (auto-attached to the forker's tracer)",
+            "the forkee's TracerPid (auto-attached to the forker's tracer)"
         );
         checks.at_child_stop(g);
         cont(g, 0);
         cont(f, 0);
         if plan.exec {
             let msg = w.expect_event(g, PtraceEvent::Exec);
-            same(
+            ptrace_atf::require_eq!(
                 msg,
                 g.as_raw() as u64,
-                "PTRACE_EVENT_EXEC's message (former tid)",
+                "PTRACE_EVENT_EXEC's message (former tid)"
             );
             checks.at_child_exec(g);
             cont(g, 0);
@@ -278,12 +251,12 @@ pub fn follow(
         forker.want(w, Want::Event(PtraceEvent::VforkDone));
         let msg = w.event_msg(f, PtraceEvent::VforkDone) as i32;
         match child {
-            Some(g) => same(
+            Some(g) => ptrace_atf::require_eq!(
                 msg,
                 g.as_raw(),
-                "PTRACE_EVENT_VFORK_DONE's message (the forkee)",
+                "PTRACE_EVENT_VFORK_DONE's message (the forkee)"
             ),
-            None => assert!(
+            None => ptrace_atf::require!(
                 msg > 0 && msg != f.as_raw(),
                 "PTRACE_EVENT_VFORK_DONE's message {msg} is not a forkee pid"
             ),

@@ -10,7 +10,7 @@ use ptrace_atf::atf::{Tc, TestCase};
 use ptrace_atf::trace::{Forkee, PtraceEvent, Waiter, Want, expect, proc, sys};
 use ptrace_atf::{harness, require_eq};
 
-use crate::common::{FORKER_EXIT, How, Plan, Traced, cont, require_spawn_prog, same, setoptions};
+use crate::common::{EXIT_CODE, How, Plan, Traced, cont, require_spawn_prog, setoptions};
 use crate::matrix::ALL_OPTIONS;
 use crate::unrelated;
 
@@ -111,22 +111,21 @@ pub const VARIANTS: &[Variant] = &[
     },
 ];
 
-#[track_caller]
 fn act(op: Op, forker: Pid) {
     match op {
         Op::Detach => {
             if let Err(e) = sys::detach(forker, 0) {
-                panic!("pid {forker}: PTRACE_DETACH failed with {e}");
+                ptrace_atf::fail!("pid {forker}: PTRACE_DETACH failed with {e}");
             }
         }
         Op::PtraceKill => {
             if let Err(e) = sys::kill(forker) {
-                panic!("pid {forker}: PTRACE_KILL at its event stop failed with {e}");
+                ptrace_atf::fail!("pid {forker}: PTRACE_KILL at its event stop failed with {e}");
             }
         }
         Op::Kill => {
             if let Err(e) = kill(forker, Signal::SIGKILL) {
-                panic!("kill({forker}, SIGKILL) failed: {e}");
+                ptrace_atf::fail!("kill({forker}, SIGKILL) failed: {e}");
             }
         }
     }
@@ -135,7 +134,6 @@ fn act(op: Op, forker: Pid) {
 /// After `act`: the forker is no longer traced by us when detached; the forkee (alive, or
 /// dying after its exit or exec) is still ours to trace and, after a detach, still the
 /// forker's child.
-#[track_caller]
 fn check_links(op: Op, forker: Pid, forkee: Pid) {
     let me = nix::unistd::getpid().as_raw();
     require_eq!(
@@ -160,11 +158,10 @@ fn check_links(op: Op, forker: Pid, forkee: Pid) {
 /// The tracer's walk: every option set; at the creation event (or at VFORK_DONE) the
 /// forker is detached or killed; the forkee must still stop, run and exit 0 under trace.
 /// Returns the forkee's pid.
-#[track_caller]
 pub fn walk(w: &Waiter, forker: &dyn Traced, v: &Variant) -> Pid {
     let f = forker.id();
     let plan = Plan::new(v.how, ALL_OPTIONS);
-    let ev = plan.event.expect("every option set: a creation event");
+    let ev = ptrace_atf::require_ok!(plan.event, "every option set: a creation event");
     setoptions(f, ALL_OPTIONS | v.how.extra_options());
     cont(f, 0);
     forker.want(w, Want::Event(ev));
@@ -179,15 +176,15 @@ pub fn walk(w: &Waiter, forker: &dyn Traced, v: &Variant) -> Pid {
     cont(g, 0);
     if plan.exec {
         let msg = w.expect_event(g, PtraceEvent::Exec);
-        same(msg, g.as_raw() as u64, "PTRACE_EVENT_EXEC's message");
+        ptrace_atf::require_eq!(msg, g.as_raw() as u64, "PTRACE_EVENT_EXEC's message");
         cont(g, 0);
     }
     if v.at_done {
         forker.want(w, Want::Event(PtraceEvent::VforkDone));
-        same(
+        ptrace_atf::require_eq!(
             w.event_msg(f, PtraceEvent::VforkDone) as i32,
             g.as_raw(),
-            "PTRACE_EVENT_VFORK_DONE's message",
+            "PTRACE_EVENT_VFORK_DONE's message"
         );
         act(v.op, f);
         check_links(v.op, f, g);
@@ -199,7 +196,7 @@ pub fn walk(w: &Waiter, forker: &dyn Traced, v: &Variant) -> Pid {
 /// How the forker ends once detached or killed.
 fn forker_end(op: Op) -> Want {
     match op {
-        Op::Detach => Want::Exited(FORKER_EXIT),
+        Op::Detach => Want::Exited(EXIT_CODE),
         Op::PtraceKill | Op::Kill => Want::Signaled {
             sig: libc::SIGKILL,
             core: false,

@@ -14,7 +14,7 @@ use ptrace_atf::trace::proc::{sig_bit, sig_blocked, sig_ignored, status_field};
 use ptrace_atf::trace::{Forkee, Options, PtraceEvent, clone_child, expect, siginfo, sys};
 use ptrace_atf::{child_fail, require};
 
-use crate::common::{SPAWN_PROG, cont, same, setoptions};
+use crate::common::{SPAWN_PROG, cont, setoptions};
 
 /// How SIGTRAP is set up before the exec.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -80,7 +80,7 @@ fn start(vfork: bool, hide: Hide, stop_first: bool) -> (Pid, Option<ptrace_atf::
             unsafe { clone_child(vfork_exec_child, (&raw const args).cast_mut().cast(), flags) };
         match pid {
             Ok(pid) => (pid, None),
-            Err(e) => panic!("clone(CLONE_VM|CLONE_VFORK) failed: {e}"),
+            Err(e) => ptrace_atf::fail!("clone(CLONE_VM|CLONE_VFORK) failed: {e}"),
         }
     } else {
         let child = Forkee::spawn(move || {
@@ -103,10 +103,10 @@ fn start(vfork: bool, hide: Hide, stop_first: bool) -> (Pid, Option<ptrace_atf::
 /// Asserts the tracee runs the new image.
 #[track_caller]
 fn check_image(pid: Pid) {
-    same(
+    ptrace_atf::require_eq!(
         status_field(pid, "Name").as_deref(),
         Some("true"),
-        "the tracee's name after exec",
+        "the tracee's name after exec"
     );
 }
 
@@ -120,10 +120,10 @@ fn legacy_stop(tc: &Tc, vfork: bool, hide: Hide) {
     }
     let info = siginfo::expect_siginfo(pid, libc::SIGTRAP, expect::KILL_SI_CODE);
     // SAFETY: si_pid is plain data for an SI_USER signal.
-    same(
+    ptrace_atf::require_eq!(
         unsafe { info.si_pid() },
         pid.as_raw(),
-        "si_pid of the exec SIGTRAP (the tracee)",
+        "si_pid of the exec SIGTRAP (the tracee)"
     );
     check_image(pid);
     if hide == Hide::Ignored {
@@ -163,16 +163,16 @@ fn event_stop(tc: &Tc) {
     setoptions(pid, Options::TRACEEXEC | Options::EXITKILL);
     cont(pid, 0);
     let msg = child.expect_event(&w, PtraceEvent::Exec);
-    same(
+    ptrace_atf::require_eq!(
         msg,
         pid.as_raw() as u64,
-        "PTRACE_EVENT_EXEC's message (former tid)",
+        "PTRACE_EVENT_EXEC's message (former tid)"
     );
     check_image(pid);
-    same(
+    ptrace_atf::require_eq!(
         format!("{:016x}", sig_blocked(pid)),
         format!("{blocked:016x}"),
-        "SigBlk over exec",
+        "SigBlk over exec"
     );
     child.cont_to_exit(&w, 0);
 }

@@ -5,12 +5,13 @@
 use nix::unistd::Pid;
 use ptrace_atf::atf::{Tc, TestCase};
 use ptrace_atf::harness;
+use ptrace_atf::trace::ops;
 use ptrace_atf::trace::spawn::child_waitpid;
 use ptrace_atf::trace::topology::{Channel, become_subreaper};
 use ptrace_atf::trace::{Forkee, Options, PtraceEvent, Status, Waiter, Want, expect, probe, proc};
 use ptrace_atf::{child_fail, child_require_eq, require};
 
-use crate::common::{FORKER_EXIT, How, cont, forker_body, same, setoptions};
+use crate::common::{EXIT_CODE, How, cont, forker_body, setoptions};
 use crate::matrix;
 
 /// Exit-signal cases: (name, clone3 flags, exit signal, options, what is promised).
@@ -40,7 +41,6 @@ const EXIT_SIGNAL_CASES: &[(&str, u64, i32, Options)] = &[
 /// Waits (any child) for a creation event of `forker` and the new child's first stop, in
 /// either order; both must arrive. Returns the new child and whether the child's stop came
 /// first.
-#[track_caller]
 fn creation_reports(w: &Waiter, forker: Pid, ev: PtraceEvent) -> (Pid, bool) {
     let mut msg: Option<Pid> = None;
     let mut stopped: Option<Pid> = None;
@@ -63,7 +63,7 @@ fn creation_reports(w: &Waiter, forker: Pid, ev: PtraceEvent) -> (Pid, bool) {
             stopped = Some(pid);
         }
     }
-    same(stopped, msg, "the stopped child is the one the event names");
+    ptrace_atf::require_eq!(stopped, msg, "the stopped child is the one the event names");
     (msg.unwrap_or(forker), child_first)
 }
 
@@ -71,7 +71,7 @@ fn creation_reports(w: &Waiter, forker: Pid, ev: PtraceEvent) -> (Pid, bool) {
 #[track_caller]
 fn next_is(w: &Waiter, pid: Pid, want: Want) {
     let (got_pid, st) = w.wait_any(ptrace_atf::trace::want::Awaited(want));
-    same(got_pid, pid, &format!("the pid reporting next ({st})"));
+    ptrace_atf::require_eq!(got_pid, pid, "{}", format!("the pid reporting next ({st})"));
     w.check(pid, want, st);
 }
 
@@ -81,18 +81,16 @@ fn next_is(w: &Waiter, pid: Pid, want: Want) {
 /// child stops itself, is continued, exits 5; nothing is left to wait for.
 fn stop_exit(tc: &Tc) {
     let w = harness::waiter(tc);
-    let child = Forkee::traceme(|| FORKER_EXIT);
+    let child = Forkee::traceme(|| EXIT_CODE);
     child.expect_stopped(&w, expect::AUTO_ATTACH_FIRST_STOP);
-    child.cont_to_exit(&w, FORKER_EXIT);
+    child.cont_to_exit(&w, EXIT_CODE);
 }
 
 fn any_order(tc: &Tc) {
     let w = harness::waiter(tc);
     let n = tc.config_u64("iterations", 10);
     for _ in 0..n {
-        let f = Forkee::traceme(|| forker_body(How::Fork));
-        f.expect_stopped(&w, libc::SIGSTOP);
-        setoptions(f.pid(), Options::TRACEFORK | Options::EXITKILL);
+        let f = ops::traced_child_with(&w, Options::TRACEFORK, || forker_body(How::Fork));
         cont(f.pid(), 0);
         let (g, _child_first) = creation_reports(&w, f.pid(), PtraceEvent::Fork);
         cont(g, 0);
@@ -100,7 +98,7 @@ fn any_order(tc: &Tc) {
         next_is(&w, g, Want::Exited(0));
         next_is(&w, f.pid(), Want::Stopped(libc::SIGCHLD));
         cont(f.pid(), 0);
-        next_is(&w, f.pid(), Want::Exited(FORKER_EXIT));
+        next_is(&w, f.pid(), Want::Exited(EXIT_CODE));
     }
     w.expect_no_children();
 }
@@ -121,7 +119,7 @@ fn clone_child_forker() -> i32 {
         Ok(st) => child_require_eq!(st, Status::Exited(how.forkee_exit())),
         Err(e) => child_fail!("waitpid({g}, __WALL) failed: {e}"),
     }
-    FORKER_EXIT
+    EXIT_CODE
 }
 
 /// A traced grandchild that is a clone child (exit signal 0): the tracer reaps it (under
@@ -129,18 +127,16 @@ fn clone_child_forker() -> i32 {
 /// then its parent reaps it with __WALL.
 fn grandchild_wall(tc: &Tc) {
     let w = harness::waiter(tc);
-    let f = Forkee::traceme(clone_child_forker);
-    f.expect_stopped(&w, libc::SIGSTOP);
-    setoptions(f.pid(), Options::TRACECLONE | Options::EXITKILL);
+    let f = ops::traced_child_with(&w, Options::TRACECLONE, clone_child_forker);
     cont(f.pid(), 0);
     let (g, _) = creation_reports(&w, f.pid(), PtraceEvent::Clone);
-    same(proc::ppid(g), f.pid(), "the grandchild's parent");
+    ptrace_atf::require_eq!(proc::ppid(g), f.pid(), "the grandchild's parent");
     cont(g, 0);
     cont(f.pid(), 0);
     next_is(&w, g, Want::Exited(15));
     let (pid, st) = w.wait_any("the forker's exit");
-    same(pid, f.pid(), "the pid reporting next");
-    f.check(&w, Want::Exited(FORKER_EXIT), st);
+    ptrace_atf::require_eq!(pid, f.pid(), "the pid reporting next");
+    f.check(&w, Want::Exited(EXIT_CODE), st);
     w.expect_no_children();
 }
 
@@ -152,9 +148,7 @@ fn exitkill(tc: &Tc) {
     become_subreaper();
     let pids = Channel::new();
     let tracer = Forkee::spawn(|| {
-        let f = Forkee::traceme(|| forker_body(How::Fork));
-        f.expect_stopped(&w, libc::SIGSTOP);
-        setoptions(f.pid(), Options::TRACEFORK | Options::EXITKILL);
+        let f = ops::traced_child_with(&w, Options::TRACEFORK, || forker_body(How::Fork));
         cont(f.pid(), 0);
         let g = Pid::from_raw(f.expect_event(&w, PtraceEvent::Fork) as i32);
         w.expect_stopped(g, expect::AUTO_ATTACH_FIRST_STOP);
@@ -216,12 +210,12 @@ fn exec_tid(tc: &Tc, threaded: bool) {
         former = t;
     }
     let msg = f.expect_event(&w, PtraceEvent::Exec);
-    same(
+    ptrace_atf::require_eq!(
         msg,
         former.as_raw() as u64,
-        "PTRACE_EVENT_EXEC's message (the former tid)",
+        "PTRACE_EVENT_EXEC's message (the former tid)"
     );
-    same(proc::threads(f.pid()), vec![f.pid()], "threads after exec");
+    ptrace_atf::require_eq!(proc::threads(f.pid()), vec![f.pid()], "threads after exec");
     f.cont_to_exit(&w, 0);
 }
 

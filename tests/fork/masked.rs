@@ -10,7 +10,7 @@ use ptrace_atf::trace::proc::{sig_bit, sig_blocked, sig_ignored};
 use ptrace_atf::trace::{Forkee, Options, expect, siginfo, sys};
 use ptrace_atf::{child_fail, require};
 
-use crate::common::{Checks, FORKER_EXIT, How, follow, forker_body, require_spawn_prog, same};
+use crate::common::{Checks, EXIT_CODE, How, follow, forker_body, require_spawn_prog};
 use crate::matrix::ALL_OPTIONS;
 
 /// How SIGTRAP is kept from the forker.
@@ -34,14 +34,14 @@ impl SameMasks {
     }
 
     /// As `check`, ignoring the SigIgn bits in `glibc_ign`.
-    #[track_caller]
     fn check_ign(&self, pid: Pid, who: &str, exact_block: bool, glibc_ign: u64) {
         let blk = sig_blocked(pid);
         if exact_block {
-            same(
+            ptrace_atf::require_eq!(
                 format!("{blk:016x}"),
                 format!("{:016x}", self.blocked),
-                &format!("{who} SigBlk"),
+                "{}",
+                format!("{who} SigBlk")
             );
         } else {
             // Inside glibc's posix_spawn every signal is blocked around the clone.
@@ -49,10 +49,11 @@ impl SameMasks {
             require!(blk & trap != 0, "{who} SigBlk {blk:016x} lost SIGTRAP");
         }
         let ign = sig_ignored(pid) & !glibc_ign;
-        same(
+        ptrace_atf::require_eq!(
             format!("{ign:016x}"),
             format!("{:016x}", self.ignored & !glibc_ign),
-            &format!("{who} SigIgn"),
+            "{}",
+            format!("{who} SigIgn")
         );
     }
 }
@@ -115,7 +116,7 @@ fn scenario(tc: &Tc, how: How, options: Options, hide: Hide) {
         "{name} {set:016x} lacks SIGTRAP"
     );
     follow(&w, &f, how, options, &masks);
-    f.expect_exited(&w, FORKER_EXIT);
+    f.expect_exited(&w, EXIT_CODE);
     w.expect_no_children();
 }
 

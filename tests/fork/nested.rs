@@ -68,7 +68,7 @@ fn scenario(tc: &Tc, make: Make) {
     let flags = libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD;
     // SAFETY: the child only makes syscalls and reads `make`, which outlives it.
     let child = unsafe { clone_child(vfork_child, (&raw const make).cast_mut().cast(), flags) };
-    let child = child.unwrap_or_else(|e| tc.fail(format!("vfork (clone) failed: {e}")));
+    let child = child.unwrap_or_else(|e| ptrace_atf::fail!("vfork (clone) failed: {e}"));
     // 101: TRACEME failed, 102: creating the grandchild failed, 103: it did not exit 15,
     // 104: waitpid failed.
     w.expect_exited(child, CHILD_EXIT);

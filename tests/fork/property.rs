@@ -8,7 +8,7 @@ use ptrace_atf::atf::{Tc, TestCase};
 use ptrace_atf::harness;
 use ptrace_atf::trace::{Forkee, Options, Waiter, expect};
 
-use crate::common::{FORKER_EXIT, How, NoChecks, follow, forker_body};
+use crate::common::{EXIT_CODE, How, NoChecks, follow, forker_body};
 
 /// The default seed: fixed, so that a plain run is reproducible.
 const DEFAULT_SEED: u64 = 0x5eed_f04c;
@@ -97,7 +97,7 @@ fn one(w: &Waiter, how: How, options: Options) {
         }
         None => {
             follow(w, &f, how, options, &NoChecks);
-            f.expect_exited(w, FORKER_EXIT);
+            f.expect_exited(w, EXIT_CODE);
         }
     }
     w.expect_no_children();
@@ -134,11 +134,11 @@ fn scenario(tc: &Tc) {
             let Some(msg) = message(payload.as_ref()) else {
                 resume_unwind(payload);
             };
-            tc.fail(format!(
+            ptrace_atf::fail!(
                 "seed {seed} iteration {i}: clone3({}, exit_signal {}) traced with {options}: {msg}",
                 flag_names(flags),
                 ptrace_atf::trace::sig_name(sig),
-            ));
+            );
         }
     }
 }

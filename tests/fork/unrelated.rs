@@ -12,7 +12,7 @@ use ptrace_atf::trace::topology::{
 use ptrace_atf::trace::{Forkee, Options, Waiter, Want, expect, siginfo, sys};
 
 use crate::common::{
-    FORKER_EXIT, How, NoChecks, Plan, cont, follow, forker_body, matrix_options, require_spawn_prog,
+    EXIT_CODE, How, NoChecks, Plan, cont, follow, forker_body, matrix_options, require_spawn_prog,
 };
 use crate::matrix::{ALL_OPTIONS, promise};
 
@@ -51,7 +51,7 @@ where
     let e = tracee.pid();
     let tracer = UnrelatedTracer::spawn(&w, || {
         if let Err(err) = sys::attach(e) {
-            panic!("PTRACE_ATTACH to {e} failed: {err}");
+            ptrace_atf::fail!("PTRACE_ATTACH to {e} failed: {err}");
         }
         w.expect_stopped(e, expect::ATTACH_STOP_SIGNAL);
         siginfo::expect_siginfo(e, libc::SIGSTOP, expect::ATTACH_STOP_SI_CODE);
@@ -84,9 +84,9 @@ fn matrix_scenario(tc: &Tc, how: How, options: Options, setpgid: bool) {
         setpgid,
         move |w, e, _| {
             follow(w, &e, how, options, &NoChecks);
-            w.expect_exited(e, FORKER_EXIT);
+            w.expect_exited(e, EXIT_CODE);
         },
-        Want::Exited(FORKER_EXIT),
+        Want::Exited(EXIT_CODE),
         false,
     );
 }

@@ -166,7 +166,7 @@ pub fn accounting(tc: &Tc, v: &Accounting) {
                     killed_in_stop += 1;
                     continue;
                 }
-                Err(e) => panic!("reading the syscall stop of tid {tid}: {e}"),
+                Err(e) => ptrace_atf::fail!("reading the syscall stop of tid {tid}: {e}"),
             },
             Status::Event { event, .. } => match event {
                 PtraceEvent::Clone => {
@@ -187,7 +187,7 @@ pub fn accounting(tc: &Tc, v: &Accounting) {
                     exit_events.remove(&tid);
                     execs.push((tid, former));
                 }
-                _ => tc.fail(format!("tid {tid}: unexpected {st}")),
+                _ => ptrace_atf::fail!("tid {tid}: unexpected {st}"),
             },
             Status::Stopped(libc::SIGSTOP) if tid != pid && started.insert(tid) => {}
             _ if tid == pid && st.is_terminal() => {
@@ -200,11 +200,11 @@ pub fn accounting(tc: &Tc, v: &Accounting) {
                 acc.on_thread_exit(tid);
                 continue;
             }
-            _ => tc.fail(format!("tid {tid}: unexpected {st}")),
+            _ => ptrace_atf::fail!("tid {tid}: unexpected {st}"),
         }
         match sys::syscall(tid, 0) {
             Err(Errno::ESRCH) if shape == Shape::ExecFromThread => killed_in_stop += 1,
-            r => r.unwrap_or_else(|e| panic!("PTRACE_SYSCALL of tid {tid} failed: {e}")),
+            r => r.unwrap_or_else(|e| ptrace_atf::fail!("PTRACE_SYSCALL of tid {tid} failed: {e}")),
         }
     }
     w.expect_no_children();

@@ -154,7 +154,7 @@ pub fn concurrent_signals(tc: &Tc, v: &Concurrent) {
                 child.check(&w, Want::Exited(5), st);
                 break;
             }
-            _ => tc.fail(format!("tid {tid}: unexpected {st}")),
+            _ => ptrace_atf::fail!("tid {tid}: unexpected {st}"),
         }
     }
     w.expect_no_children();
@@ -216,12 +216,10 @@ pub fn resume(tc: &Tc) {
             }
             Status::Stopped(libc::SIGSTOP) if tid != pid => cont(tid, 0),
             Status::Stopped(libc::SIGUSR1) if Some(tid) == thread => held = true,
-            _ => tc.fail(format!(
-                "tid {tid}: unexpected {st} before the SIGUSR1 stop"
-            )),
+            _ => ptrace_atf::fail!("tid {tid}: unexpected {st} before the SIGUSR1 stop"),
         }
     }
-    let thread = thread.unwrap_or_else(|| tc.fail("no clone event"));
+    let thread = thread.unwrap_or_else(|| ptrace_atf::fail!("no clone event"));
 
     // Held: the thread stays in its stop, the leader runs (seen through the held thread).
     let before = group::peek(thread, &PROGRESS);

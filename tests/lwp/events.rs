@@ -151,7 +151,7 @@ pub fn trace_threads(tc: &Tc, v: &ThreadEvents) {
                 child.check(&w, Want::Exited(0), st);
                 break;
             }
-            _ => tc.fail(format!("tid {tid}: unexpected {st}")),
+            _ => ptrace_atf::fail!("tid {tid}: unexpected {st}"),
         }
     }
     w.expect_no_children();
@@ -258,7 +258,7 @@ pub fn threads_and_exec(tc: &Tc) {
         }
         cont(tid, 0);
     }
-    let thread = thread.unwrap_or_else(|| tc.fail("no clone event"));
+    let thread = thread.unwrap_or_else(|| ptrace_atf::fail!("no clone event"));
 
     let (tid, st) = w.wait_any("the leader's PTRACE_EVENT_EXIT");
     require_eq!(

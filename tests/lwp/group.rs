@@ -6,27 +6,8 @@ use std::collections::BTreeSet;
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
-use ptrace_atf::atf::Tc;
+pub use ptrace_atf::trace::ops::{cont, setoptions as set_options, syscall as resume_syscall};
 use ptrace_atf::trace::{PtraceEvent, Status, Waiter, sig_name, sys};
-
-/// PTRACE_CONT `tid` with `sig`, failing with the request's error.
-#[track_caller]
-pub fn cont(tid: Pid, sig: i32) {
-    if let Err(e) = sys::cont(tid, sig) {
-        panic!(
-            "PTRACE_CONT of tid {tid} with {} failed: {e}",
-            sig_name(sig)
-        );
-    }
-}
-
-/// PTRACE_SYSCALL `tid` with `sig`, failing with the request's error.
-#[track_caller]
-pub fn resume_syscall(tid: Pid, sig: i32) {
-    if let Err(e) = sys::syscall(tid, sig) {
-        panic!("PTRACE_SYSCALL of tid {tid} failed: {e}");
-    }
-}
 
 /// The tid of the thread created at `tid`'s PTRACE_EVENT_CLONE stop (its event message).
 pub fn new_thread(w: &Waiter, tid: Pid) -> Pid {
@@ -36,19 +17,11 @@ pub fn new_thread(w: &Waiter, tid: Pid) -> Pid {
 /// PTRACE_GETSIGINFO of `tid`, failing with the request's error.
 #[track_caller]
 pub fn siginfo(tid: Pid) -> libc::siginfo_t {
-    sys::getsiginfo(tid).unwrap_or_else(|e| panic!("PTRACE_GETSIGINFO of tid {tid} failed: {e}"))
-}
-
-/// PTRACE_SETOPTIONS, failing with the request's error.
-#[track_caller]
-pub fn set_options(pid: Pid, opts: sys::Options) {
-    if let Err(e) = sys::setoptions(pid, opts) {
-        panic!("PTRACE_SETOPTIONS {opts} on {pid} failed: {e}");
-    }
+    sys::getsiginfo(tid)
+        .unwrap_or_else(|e| ptrace_atf::fail!("PTRACE_GETSIGINFO of tid {tid} failed: {e}"))
 }
 
 /// Sends `sig` to thread `tid` of process `pid` with tgkill(2).
-#[track_caller]
 pub fn tgkill(pid: Pid, tid: Pid, sig: i32) {
     // SAFETY: plain syscall with integer arguments.
     let rc = unsafe {
@@ -60,7 +33,7 @@ pub fn tgkill(pid: Pid, tid: Pid, sig: i32) {
         )
     };
     if rc != 0 {
-        panic!(
+        ptrace_atf::fail!(
             "tgkill({pid}, {tid}, {}) failed: {}",
             sig_name(sig),
             nix::errno::Errno::last()
@@ -70,10 +43,9 @@ pub fn tgkill(pid: Pid, tid: Pid, sig: i32) {
 
 /// SIGKILLs the process `pid` and reaps it and its traced threads `tids`: PTRACE_EVENT_EXIT
 /// stops are continued, each traced thread must end once, the leader last. Then ECHILD.
-#[track_caller]
 pub fn kill_and_reap(w: &Waiter, pid: Pid, tids: &BTreeSet<Pid>) {
     if let Err(e) = kill(pid, Signal::SIGKILL) {
-        panic!("kill({pid}, SIGKILL) failed: {e}");
+        ptrace_atf::fail!("kill({pid}, SIGKILL) failed: {e}");
     }
     let mut ended = BTreeSet::new();
     loop {
@@ -88,48 +60,33 @@ pub fn kill_and_reap(w: &Waiter, pid: Pid, tids: &BTreeSet<Pid>) {
             }
             s if s.is_terminal() => {
                 if !ended.insert(tid) {
-                    panic!("tid {tid} was reported dead twice ({s})");
+                    ptrace_atf::fail!("tid {tid} was reported dead twice ({s})");
                 }
                 if tid == pid {
                     if s != (Status::Signaled {
                         sig: libc::SIGKILL,
                         core: false,
                     }) {
-                        panic!("pid {pid}: expected killed by SIGKILL, got {s}");
+                        ptrace_atf::fail!("pid {pid}: expected killed by SIGKILL, got {s}");
                     }
                     break;
                 }
                 if !tids.contains(&tid) {
-                    panic!("untraced or unknown tid {tid} was reported dead ({s})");
+                    ptrace_atf::fail!("untraced or unknown tid {tid} was reported dead ({s})");
                 }
             }
             // A stop that raced with SIGKILL: let it go on to die.
             s if s.is_stop() => {
                 let _ = sys::cont(tid, 0);
             }
-            s => panic!("tid {tid}: unexpected {s} while reaping a killed tracee"),
+            s => ptrace_atf::fail!("tid {tid}: unexpected {s} while reaping a killed tracee"),
         }
     }
     let missing: Vec<_> = tids.iter().filter(|t| !ended.contains(t)).collect();
     if !missing.is_empty() {
-        panic!("traced threads {missing:?} of {pid} were never reported dead");
+        ptrace_atf::fail!("traced threads {missing:?} of {pid} were never reported dead");
     }
     w.expect_no_children();
-}
-
-/// Skips when Yama forbids PTRACE_ATTACH to our own child (scope 3, or 2 without root).
-pub fn require_attach_allowed(tc: &Tc) {
-    let scope = std::fs::read_to_string("/proc/sys/kernel/yama/ptrace_scope")
-        .ok()
-        .and_then(|s| s.trim().parse::<u32>().ok())
-        .unwrap_or(0);
-    // SAFETY: geteuid has no arguments.
-    let root = unsafe { libc::geteuid() } == 0;
-    if scope >= 3 || (scope == 2 && !root) {
-        tc.skip(format!(
-            "Yama ptrace_scope {scope} forbids PTRACE_ATTACH here (see /proc/sys/kernel/yama/ptrace_scope)"
-        ));
-    }
 }
 
 /// Reads one word of the tracee's memory at the address of `var` in our own image (the
@@ -139,7 +96,7 @@ pub fn peek<T>(tid: Pid, var: &T) -> u64 {
     let addr = var as *const T as usize;
     match sys::peekdata(tid, addr) {
         Ok(v) => v as u64,
-        Err(e) => panic!("PTRACE_PEEKDATA of tid {tid} at {addr:#x} failed: {e}"),
+        Err(e) => ptrace_atf::fail!("PTRACE_PEEKDATA of tid {tid} at {addr:#x} failed: {e}"),
     }
 }
 
@@ -148,6 +105,6 @@ pub fn peek<T>(tid: Pid, var: &T) -> u64 {
 pub fn poke<T>(tid: Pid, var: &T, value: u64) {
     let addr = var as *const T as usize;
     if let Err(e) = sys::pokedata(tid, addr, value as libc::c_long) {
-        panic!("PTRACE_POKEDATA of tid {tid} at {addr:#x} failed: {e}");
+        ptrace_atf::fail!("PTRACE_POKEDATA of tid {tid} at {addr:#x} failed: {e}");
     }
 }

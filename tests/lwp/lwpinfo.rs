@@ -151,14 +151,15 @@ fn check_threads(pid: Pid, through: Pid, threads: usize, property: Property) {
                     "SigBlk of tid {}",
                     tid
                 );
-                let got = sys::getsigmask(tid)
-                    .unwrap_or_else(|e| panic!("PTRACE_GETSIGMASK of {tid} failed: {e}"));
+                let got = sys::getsigmask(tid).unwrap_or_else(|e| {
+                    ptrace_atf::fail!("PTRACE_GETSIGMASK of {tid} failed: {e}")
+                });
                 require_eq!(got, want, "PTRACE_GETSIGMASK of tid {}", tid);
             }
             Property::Name => {
                 let path = format!("/proc/{pid}/task/{tid}/comm");
                 let comm = std::fs::read_to_string(&path)
-                    .unwrap_or_else(|e| panic!("reading {path}: {e}"));
+                    .unwrap_or_else(|e| ptrace_atf::fail!("reading {path}: {e}"));
                 require_eq!(
                     comm.trim_end(),
                     tracee::thread_name(tid.as_raw()),
@@ -168,7 +169,7 @@ fn check_threads(pid: Pid, through: Pid, threads: usize, property: Property) {
             }
             Property::Private => {
                 let regs = sys::getregs(tid)
-                    .unwrap_or_else(|e| panic!("PTRACE_GETREGS of {tid} failed: {e}"));
+                    .unwrap_or_else(|e| ptrace_atf::fail!("PTRACE_GETREGS of {tid} failed: {e}"));
                 require!(tls != 0, "thread {} recorded no TLS pointer", tid);
                 require_eq!(regs.fs_base, tls, "fs_base of tid {}", tid);
             }
@@ -253,7 +254,7 @@ pub fn traceme_lwpinfo(tc: &Tc, v: &LwpInfo) {
 
 /// The attach_lwpinfo scenario: attach every thread of a running process, one by one.
 pub fn attach_lwpinfo(tc: &Tc, threads: usize) {
-    group::require_attach_allowed(tc);
+    ptrace_atf::harness::require_attach_allowed(tc);
     let w = harness::waiter(tc);
     let child = Forkee::spawn(move || lwpinfo_tracee(threads, true));
     let pid = child.pid();
@@ -279,7 +280,8 @@ pub fn attach_lwpinfo(tc: &Tc, threads: usize) {
             "TracerPid of tid {} before attaching it",
             tid
         );
-        sys::attach(tid).unwrap_or_else(|e| panic!("PTRACE_ATTACH of tid {tid} failed: {e}"));
+        sys::attach(tid)
+            .unwrap_or_else(|e| ptrace_atf::fail!("PTRACE_ATTACH of tid {tid} failed: {e}"));
         let (got, st) = w.wait_any("the attach stop");
         require_eq!(
             (got, st),

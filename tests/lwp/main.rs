@@ -11,6 +11,7 @@ mod tracee;
 
 use ptrace_atf::atf::TestCase;
 use ptrace_atf::harness;
+use ptrace_atf::netbsd::SameName;
 
 fn main() {
     let mut p = harness::program();
@@ -29,7 +30,7 @@ fn main() {
                  ptrace on the stale tid fails with ESRCH and no death of it is reported",
             )
             .timeout(15)
-            .netbsd(&ptrace_atf::netbsd::id("threads_and_exec"))
+            .netbsd_same_name()
             .body(events::threads_and_exec),
     );
     p.extend(concurrent::CONCURRENT.iter().map(|v| {
@@ -47,7 +48,7 @@ fn main() {
                  and the held thread goes on to report SIGUSR2",
             )
             .timeout(15)
-            .netbsd(&ptrace_atf::netbsd::id("resume"))
+            .netbsd_same_name()
             .body(concurrent::resume),
     );
     p.extend(lwpinfo::lwpinfo_cases().into_iter().map(|v| {

@@ -10,7 +10,7 @@ use ptrace_atf::trace::siginfo::expect_siginfo;
 use ptrace_atf::trace::{Options, expect, regs, sys};
 use ptrace_atf::{child_require, child_require_eq, harness, require, require_eq};
 
-use crate::common::{EXIT_OK, exec_ranges, raw_sigstop, tracee};
+use crate::common::{EXIT_CODE, exec_ranges, raw_sigstop, tracee};
 
 /// x86_64 user code and stack segment selectors (__USER_CS, __USER_DS).
 const USER_CS: u64 = 0x33;
@@ -188,7 +188,7 @@ fn access(tc: &Tc, aux: Aux) {
             _ => raw_sigstop(),
         };
         child_require_eq!(r, want_rax);
-        EXIT_OK
+        EXIT_CODE
     });
     let pid = child.pid();
     let r = regs::get(pid);
@@ -234,7 +234,7 @@ fn access(tc: &Tc, aux: Aux) {
                 "registers after a GETREGS-only edit"
             );
             if let Err(e) = sys::singlestep(pid, 0) {
-                tc.fail(format!("PTRACE_SINGLESTEP failed: {e}"));
+                ptrace_atf::fail!("PTRACE_SINGLESTEP failed: {e}");
             }
             child.expect_stopped(&w, libc::SIGTRAP);
             expect_siginfo(pid, libc::SIGTRAP, expect::TRACE_SI_CODE);
@@ -278,7 +278,7 @@ fn access(tc: &Tc, aux: Aux) {
             regs::set(pid, m);
             require_eq!(regs::get(pid).rip, new, "rip read back");
             if let Err(e) = sys::cont(pid, 0) {
-                tc.fail(format!("PTRACE_CONT failed: {e}"));
+                ptrace_atf::fail!("PTRACE_CONT failed: {e}");
             }
             child.expect_stopped(&w, libc::SIGSEGV);
             let info = expect_siginfo(pid, libc::SIGSEGV, GP_FAULT_SI_CODE);
@@ -291,7 +291,7 @@ fn access(tc: &Tc, aux: Aux) {
             let addr = unsafe { info.si_addr() } as u64;
             require_eq!(addr, 0, "si_addr of the general-protection fault");
             if let Err(e) = sys::kill(pid) {
-                tc.fail(format!("PTRACE_KILL at the fault stop failed: {e}"));
+                ptrace_atf::fail!("PTRACE_KILL at the fault stop failed: {e}");
             }
             child.expect_signaled(&w, libc::SIGKILL, false);
             return w.expect_no_children();
@@ -303,7 +303,7 @@ fn access(tc: &Tc, aux: Aux) {
         }
         Aux::PokeuserRax => {
             if let Err(e) = regs::poke_user(pid, regs::USER_RAX, 0x77) {
-                tc.fail(format!("POKEUSER rax failed: {e}"));
+                ptrace_atf::fail!("POKEUSER rax failed: {e}");
             }
             require_eq!(regs::peek_user(pid, regs::USER_RAX), 0x77, "PEEKUSER rax");
         }
@@ -322,7 +322,7 @@ fn access(tc: &Tc, aux: Aux) {
             );
         }
     }
-    child.cont_to_exit(&w, EXIT_OK);
+    child.cont_to_exit(&w, EXIT_CODE);
 }
 
 fn syscall_orig_rax(tc: &Tc) {
@@ -333,12 +333,12 @@ fn syscall_orig_rax(tc: &Tc) {
         // SAFETY: getppid has no arguments.
         let ppid = unsafe { libc::syscall(libc::SYS_getppid) };
         child_require_eq!(ppid, me);
-        EXIT_OK
+        EXIT_CODE
     });
     let pid = child.pid();
     sys::setoptions(pid, Options::EXITKILL | Options::TRACESYSGOOD)
-        .unwrap_or_else(|e| tc.fail(e.to_string()));
-    sys::syscall(pid, 0).unwrap_or_else(|e| tc.fail(e.to_string()));
+        .unwrap_or_else(|e| ptrace_atf::fail!("{}", e.to_string()));
+    sys::syscall(pid, 0).unwrap_or_else(|e| ptrace_atf::fail!("{}", e.to_string()));
     child.expect_syscall_stop(&w);
     let entry = regs::get(pid);
     require_eq!(
@@ -347,12 +347,12 @@ fn syscall_orig_rax(tc: &Tc) {
         "orig_rax at entry"
     );
     require_eq!(entry.rax as i64, -(libc::ENOSYS as i64), "rax at entry");
-    sys::syscall(pid, 0).unwrap_or_else(|e| tc.fail(e.to_string()));
+    sys::syscall(pid, 0).unwrap_or_else(|e| ptrace_atf::fail!("{}", e.to_string()));
     child.expect_syscall_stop(&w);
     let exit = regs::get(pid);
     require_eq!(exit.orig_rax, libc::SYS_getppid as u64, "orig_rax at exit");
     require_eq!(exit.rax as i64, me, "rax at exit (getppid's result)");
-    child.cont_to_exit(&w, EXIT_OK);
+    child.cont_to_exit(&w, EXIT_CODE);
 }
 
 /// arch_prctl codes (asm/prctl.h; not in libc for this target).
@@ -383,7 +383,7 @@ fn fs_gs(tc: &Tc, fs: bool, write: bool) {
             child_require_eq!(arch_prctl(ARCH_GET_GS, &raw mut g as u64), 0);
             child_require_eq!(g, GS_SET_BY_TRACER);
         }
-        EXIT_OK
+        EXIT_CODE
     });
     let pid = child.pid();
     let r = regs::get(pid);
@@ -423,5 +423,5 @@ fn fs_gs(tc: &Tc, fs: bool, write: bool) {
             regs::set(pid, m);
         }
     }
-    child.cont_to_exit(&w, EXIT_OK);
+    child.cont_to_exit(&w, EXIT_CODE);
 }

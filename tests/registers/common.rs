@@ -2,8 +2,7 @@
 
 use ptrace_atf::trace::{Child, Forkee, Options, Waiter, sys};
 
-/// Exit code of a tracee whose checks passed.
-pub const EXIT_OK: i32 = 5;
+pub use ptrace_atf::trace::ops::EXIT_CODE;
 
 /// Forks a PTRACE_TRACEME child running `f`, with PTRACE_O_EXITKILL set at its first stop
 /// by `first_stop` (which the caller's `f` must produce).
@@ -16,12 +15,7 @@ pub fn tracee<F: FnOnce() -> i32>(w: &Waiter, first_stop: i32, f: F) -> Child {
         f()
     });
     child.expect_stopped(w, first_stop);
-    if let Err(e) = sys::setoptions(child.pid(), Options::EXITKILL) {
-        panic!(
-            "pid {}: PTRACE_SETOPTIONS(EXITKILL) failed: {e}",
-            child.pid()
-        );
-    }
+    ptrace_atf::trace::ops::setoptions(child.pid(), Options::EXITKILL);
     child
 }
 
@@ -36,7 +30,7 @@ pub fn raw_sigstop() -> i64 {
 #[track_caller]
 pub fn kill(w: &Waiter, child: &Child) {
     if let Err(e) = nix::sys::signal::kill(child.pid(), nix::sys::signal::Signal::SIGKILL) {
-        panic!("kill({}, SIGKILL) failed: {e}", child.pid());
+        ptrace_atf::fail!("kill({}, SIGKILL) failed: {e}", child.pid());
     }
     child.expect_signaled(w, libc::SIGKILL, false);
     w.expect_no_children();

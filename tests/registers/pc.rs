@@ -9,7 +9,7 @@ use ptrace_atf::atf::{Tc, TestCase};
 use ptrace_atf::trace::{Child, Options, Waiter, probe, regs, sys};
 use ptrace_atf::{child_require_eq, harness, require, require_eq};
 
-use crate::common::{EXIT_OK, exec_ranges, kill, raw_sigstop, tracee};
+use crate::common::{EXIT_CODE, exec_ranges, kill, raw_sigstop, tracee};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Resume {
@@ -80,7 +80,7 @@ fn stopping_tracee(w: &Waiter) -> Child {
         child_require_eq!(raw_sigstop(), 0);
         // SAFETY: getppid has no arguments.
         child_require_eq!(unsafe { libc::syscall(libc::SYS_getppid) }, me);
-        EXIT_OK
+        EXIT_CODE
     })
 }
 
@@ -89,7 +89,7 @@ fn resume_keeps_pc(tc: &Tc, req: Resume, addr: usize) {
     let child = stopping_tracee(&w);
     let pid = child.pid();
     sys::setoptions(pid, Options::EXITKILL | Options::TRACESYSGOOD)
-        .unwrap_or_else(|e| tc.fail(e.to_string()));
+        .unwrap_or_else(|e| ptrace_atf::fail!("{}", e.to_string()));
     let before = regs::get(pid);
     let request = match req {
         Resume::Cont => libc::PTRACE_CONT,
@@ -110,9 +110,9 @@ fn resume_keeps_pc(tc: &Tc, req: Resume, addr: usize) {
             at.rip,
             before.rip
         );
-        return child.cont_to_exit(&w, EXIT_OK);
+        return child.cont_to_exit(&w, EXIT_CODE);
     }
-    child.expect_exited(&w, EXIT_OK);
+    child.expect_exited(&w, EXIT_CODE);
     w.expect_no_children();
 }
 
@@ -123,9 +123,9 @@ fn pc0(tc: &Tc) {
     let mut r = regs::get(pid);
     r.rip = 0;
     regs::set(pid, r);
-    sys::cont(pid, 0).unwrap_or_else(|e| tc.fail(e.to_string()));
+    sys::cont(pid, 0).unwrap_or_else(|e| ptrace_atf::fail!("{}", e.to_string()));
     child.expect_stopped(&w, libc::SIGSEGV);
-    let info = sys::getsiginfo(pid).unwrap_or_else(|e| tc.fail(e.to_string()));
+    let info = sys::getsiginfo(pid).unwrap_or_else(|e| ptrace_atf::fail!("{}", e.to_string()));
     require_eq!(info.si_code, SEGV_MAPERR, "si_code");
     // SAFETY: a SIGSEGV siginfo carries si_addr.
     require_eq!(unsafe { info.si_addr() } as usize, 0, "si_addr");
@@ -139,12 +139,12 @@ fn noncanonical(tc: &Tc, at: StopAt) {
     let child = stopping_tracee(&w);
     let pid = child.pid();
     sys::setoptions(pid, Options::EXITKILL | Options::TRACESYSGOOD)
-        .unwrap_or_else(|e| tc.fail(e.to_string()));
+        .unwrap_or_else(|e| ptrace_atf::fail!("{}", e.to_string()));
     if at != StopAt::Signal {
-        sys::syscall(pid, 0).unwrap_or_else(|e| tc.fail(e.to_string()));
+        sys::syscall(pid, 0).unwrap_or_else(|e| ptrace_atf::fail!("{}", e.to_string()));
         child.expect_syscall_stop(&w);
         if at == StopAt::SyscallExit {
-            sys::syscall(pid, 0).unwrap_or_else(|e| tc.fail(e.to_string()));
+            sys::syscall(pid, 0).unwrap_or_else(|e| ptrace_atf::fail!("{}", e.to_string()));
             child.expect_syscall_stop(&w);
         }
     }
@@ -155,7 +155,7 @@ fn noncanonical(tc: &Tc, at: StopAt) {
     r.rip = noncanonical;
     regs::set(pid, r);
     require_eq!(regs::get(pid).rip, noncanonical, "rip read back");
-    sys::cont(pid, 0).unwrap_or_else(|e| tc.fail(e.to_string()));
+    sys::cont(pid, 0).unwrap_or_else(|e| ptrace_atf::fail!("{}", e.to_string()));
     child.expect_stopped(&w, libc::SIGSEGV);
     kill(&w, &child);
     require_eq!(

@@ -6,7 +6,7 @@ use ptrace_atf::atf::{Tc, TestCase};
 use ptrace_atf::trace::regs;
 use ptrace_atf::{child_require, harness, require_eq};
 
-use crate::common::{EXIT_OK, tracee};
+use crate::common::{EXIT_CODE, tracee};
 use crate::probe::{self, GP_NAMES, GpBlock, VecBlock, VecRegs};
 
 /// Which general registers a case covers (GP_NAMES indexes) and at what width.
@@ -156,7 +156,7 @@ fn gp(tc: &Tc, g: &'static Gp, write: bool) {
                 want
             );
         }
-        EXIT_OK
+        EXIT_CODE
     });
     let pid = child.pid();
     let mut r = regs::get(pid);
@@ -181,7 +181,7 @@ fn gp(tc: &Tc, g: &'static Gp, write: bool) {
             require_eq!(r.rsp, rec, "rsp vs the value the probe recorded");
         }
     }
-    child.cont_to_exit(&w, EXIT_OK);
+    child.cont_to_exit(&w, EXIT_CODE);
 }
 
 /// The rsp the probe recorded: the probe pushed 7 registers above the return address,
@@ -237,7 +237,7 @@ fn vector(tc: &Tc, v: &'static Vec_, write: bool) {
             ok,
             "the tracee's registers after the stop are not the expected ones"
         );
-        EXIT_OK
+        EXIT_CODE
     });
     let pid = child.pid();
     require_eq!(
@@ -294,5 +294,5 @@ fn vector(tc: &Tc, v: &'static Vec_, write: bool) {
             regs::set_fp(pid, &regs::fp_from_bytes(&area));
         }
     }
-    child.cont_to_exit(&w, EXIT_OK);
+    child.cont_to_exit(&w, EXIT_CODE);
 }

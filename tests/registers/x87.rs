@@ -6,10 +6,11 @@ use std::arch::global_asm;
 use std::mem::offset_of;
 
 use ptrace_atf::atf::{Tc, TestCase};
+use ptrace_atf::netbsd::SameName;
 use ptrace_atf::trace::regs;
 use ptrace_atf::{child_require, harness, require_eq};
 
-use crate::common::{EXIT_OK, tracee};
+use crate::common::{EXIT_CODE, tracee};
 
 global_asm!(
     ".text",
@@ -200,7 +201,7 @@ pub fn cases() -> Vec<TestCase> {
         TestCase::new("x86_64_regs1")
             .descr("GETREGS at the SIGSTOP stop after the tracee's kill(2) shows the r12-r15 values it loaded, rip right after its syscall instruction and cs/ss 0x33/0x2b")
             .timeout(15)
-            .netbsd(&ptrace_atf::netbsd::id("x86_64_regs1"))
+            .netbsd_same_name()
             .body(regs1),
     );
     out
@@ -238,7 +239,7 @@ fn fpu(tc: &Tc, xstate: bool, write: bool) {
             b.cw_out,
             want_cw
         );
-        EXIT_OK
+        EXIT_CODE
     });
     let pid = child.pid();
     require_eq!(
@@ -289,7 +290,7 @@ fn fpu(tc: &Tc, xstate: bool, write: bool) {
             "abridged tag word (8 valid registers)"
         );
     }
-    child.cont_to_exit(&w, EXIT_OK);
+    child.cont_to_exit(&w, EXIT_CODE);
 }
 
 /// Offsets of the control word, status word and abridged tag in the FXSAVE area.
@@ -335,7 +336,7 @@ fn zmm(tc: &Tc, write: bool) {
                 &zmm_value(i, write)[..16]
             );
         }
-        EXIT_OK
+        EXIT_CODE
     });
     let pid = child.pid();
     require_eq!(
@@ -366,7 +367,7 @@ fn zmm(tc: &Tc, write: bool) {
         regs::put_le64(&mut area, regs::XSAVE_HEADER, bv | 0b1100_0110);
         regs::set_xstate(pid, &area);
     }
-    child.cont_to_exit(&w, EXIT_OK);
+    child.cont_to_exit(&w, EXIT_CODE);
 }
 
 fn regs1(tc: &Tc) {
@@ -375,7 +376,7 @@ fn regs1(tc: &Tc) {
         // SAFETY: the routine saves and restores r12-r15 and makes one kill(2) syscall.
         let r = unsafe { ptrace_atf_regs1_stop(libc::getpid(), &REGS1) };
         child_require!(r == 0, "kill(2) returned {}", r);
-        EXIT_OK
+        EXIT_CODE
     });
     let r = regs::get(child.pid());
     require_eq!(r.rip, ptrace_atf_regs1_stop_pc as *const () as u64, "rip");
@@ -392,5 +393,5 @@ fn regs1(tc: &Tc) {
     }
     require_eq!(r.cs, USER_CS, "cs");
     require_eq!(r.ss, USER_SS, "ss");
-    child.cont_to_exit(&w, EXIT_OK);
+    child.cont_to_exit(&w, EXIT_CODE);
 }

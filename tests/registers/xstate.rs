@@ -10,7 +10,7 @@ use ptrace_atf::atf::{Tc, TestCase};
 use ptrace_atf::trace::{Forkee, Want, regs, sys};
 use ptrace_atf::{child_require, harness, require, require_eq};
 
-use crate::common::{EXIT_OK, tracee};
+use crate::common::{EXIT_CODE, tracee};
 use crate::probe::{self, VecBlock, VecRegs};
 
 /// Which header word gets reserved bits.
@@ -70,7 +70,7 @@ fn spin_xmm0(ms: u64) -> i32 {
         );
         rounds += 1;
     }
-    EXIT_OK
+    EXIT_CODE
 }
 
 fn bogus(tc: &Tc, b: Bogus) {
@@ -87,7 +87,7 @@ fn bogus(tc: &Tc, b: Bogus) {
             blk.output.xmm[0] == [0x11; 16],
             "the tracee's own xmm0 changed"
         );
-        EXIT_OK
+        EXIT_CODE
     });
     let pid = child.pid();
     let sibling = Forkee::spawn(|| spin_xmm0(300));
@@ -111,13 +111,13 @@ fn bogus(tc: &Tc, b: Bogus) {
             );
         }
     }
-    sys::cont(pid, 0).unwrap_or_else(|e| tc.fail(format!("PTRACE_CONT failed: {e}")));
+    sys::cont(pid, 0).unwrap_or_else(|e| ptrace_atf::fail!("PTRACE_CONT failed: {e}"));
     // Two children end; "any child" waits keep every waiter usable.
     for _ in 0..2 {
         let (p, st) = w.wait_any("the tracee's and the sibling's exits");
         let who = if p == pid { &child } else { &sibling };
         require!(p == pid || p == sibling.pid(), "unexpected pid {p} {st}");
-        who.check(&w, Want::Exited(EXIT_OK), st);
+        who.check(&w, Want::Exited(EXIT_CODE), st);
     }
     w.expect_no_children();
 }

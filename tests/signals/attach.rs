@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use nix::unistd::{Pid, getpid};
 use ptrace_atf::atf::{Tc, TestCase, User};
+use ptrace_atf::netbsd::SameName;
 use ptrace_atf::trace::{Forkee, expect, proc, sys};
 use ptrace_atf::{child_fail, child_require_eq, harness, require_eq};
 
@@ -108,9 +109,9 @@ fn sigchld_nocldwait(tc: &Tc) {
     if let Some(s) = state {
         // Reap it here, so that only the assertion fails, not the leak check.
         let got = w.wait(pid, "the dead child");
-        tc.fail(format!(
+        ptrace_atf::fail!(
             "the traced child is left in state {s} ({got}) although SIGCHLD has SA_NOCLDWAIT"
-        ));
+        );
     }
     w.expect_no_children();
 }
@@ -120,23 +121,23 @@ pub fn cases() -> Vec<TestCase> {
         TestCase::new("attach_pid0")
             .descr("PTRACE_ATTACH to pid 0 fails with ESRCH")
             .timeout(10)
-            .netbsd(&ptrace_atf::netbsd::id("attach_pid0"))
+            .netbsd_same_name()
             .body(attach_pid0),
         TestCase::new("attach_pid1")
             .descr("An unprivileged PTRACE_ATTACH to init (pid 1) fails with EPERM")
             .timeout(10)
             .require_user(User::Unprivileged)
-            .netbsd(&ptrace_atf::netbsd::id("attach_pid1"))
+            .netbsd_same_name()
             .body(attach_pid1),
         TestCase::new("attach_self")
             .descr("PTRACE_ATTACH to the caller's own process fails with EPERM")
             .timeout(10)
-            .netbsd(&ptrace_atf::netbsd::id("attach_self"))
+            .netbsd_same_name()
             .body(attach_self),
         TestCase::new("traceme_twice")
             .descr("A second PTRACE_TRACEME in an already traced child fails with EPERM")
             .timeout(10)
-            .netbsd(&ptrace_atf::netbsd::id("traceme_twice"))
+            .netbsd_same_name()
             .body(traceme_twice),
         TestCase::new("sigchld_nocldwait_traceme_raise1")
             .descr("A traced child of a parent whose SIGCHLD action has SA_NOCLDWAIT dies of raise(SIGKILL): POSIX says no zombie is left (wait fails with ECHILD)")

@@ -5,7 +5,6 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::time::Duration;
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-use nix::unistd::Pid;
 use ptrace_atf::atf::{Tc, TestCase};
 use ptrace_atf::child_fail;
 use ptrace_atf::trace::sig_name;
@@ -27,24 +26,7 @@ pub const RAISE10: [i32; 10] = [
 /// The eight that can be caught, blocked or ignored (RAISE10 without KILL and STOP).
 pub const CATCHABLE8: &[i32] = RAISE10.split_at(2).1;
 
-/// The exit code every well-behaved tracee ends with.
-pub const EXIT_CODE: i32 = 5;
-
-/// Panics with `what` and the errno when a ptrace (or other) request fails.
-#[track_caller]
-pub fn must<T>(r: nix::Result<T>, what: &str) -> T {
-    match r {
-        Ok(v) => v,
-        Err(e) => panic!("{what} failed with {e}"),
-    }
-}
-
-/// PTRACE_CONT delivering `sig`, which must succeed.
-#[track_caller]
-pub fn cont(pid: Pid, sig: i32) {
-    let what = format!("PTRACE_CONT of pid {pid} with {}", sig_name(sig));
-    must(ptrace_atf::trace::sys::cont(pid, sig), &what);
-}
+pub use ptrace_atf::trace::ops::{EXIT_CODE, cont};
 
 /// In a child: `sigaction(sig, handler)`; `handler` is SIG_IGN, SIG_DFL or a function.
 pub fn child_sigaction(sig: i32, handler: libc::sighandler_t, flags: i32) {
@@ -111,7 +93,7 @@ impl Chan {
     /// A new pipe (inherited by children forked after it).
     #[track_caller]
     pub fn new() -> Chan {
-        let (r, w) = must(nix::unistd::pipe(), "pipe");
+        let (r, w) = ptrace_atf::require_ok!(nix::unistd::pipe(), "pipe failed");
         Chan { r, w }
     }
 
@@ -185,20 +167,6 @@ pub fn traced_child<F: FnOnce() -> i32>(f: F) -> ptrace_atf::trace::Child {
         }
         f()
     })
-}
-
-/// Skips a case whose tracer is not an ancestor of its tracee when Yama forbids that even
-/// with PR_SET_PTRACER (scope 3 always, scope 2 without CAP_SYS_PTRACE: we check for root).
-pub fn require_unrelated_attach(tc: &ptrace_atf::atf::Tc) {
-    let scope = std::fs::read_to_string("/proc/sys/kernel/yama/ptrace_scope")
-        .ok()
-        .and_then(|s| s.trim().parse::<u32>().ok())
-        .unwrap_or(0);
-    if scope >= 3 || (scope == 2 && !nix::unistd::geteuid().is_root()) {
-        tc.skip(format!(
-            "Yama ptrace_scope {scope} forbids attaching to a process that is not a descendant"
-        ));
-    }
 }
 
 /// In a tracee: let any process attach (Yama scope 1); harmless without Yama.

@@ -46,8 +46,12 @@ impl CorePlan {
         if pattern.is_empty() || pattern.starts_with('|') || pattern.starts_with('/') {
             return CorePlan::never();
         }
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir for core dumps: {e}"));
-        let path = CString::new(dir.path().as_os_str().as_bytes()).expect("no NUL in a tempdir");
+        let dir = tempfile::tempdir()
+            .unwrap_or_else(|e| ptrace_atf::fail!("tempdir for core dumps: {e}"));
+        let path = ptrace_atf::require_ok!(
+            CString::new(dir.path().as_os_str().as_bytes()),
+            "no NUL in a tempdir"
+        );
         CorePlan {
             expect_core: true,
             limit: libc::RLIM_INFINITY,

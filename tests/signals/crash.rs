@@ -9,7 +9,7 @@ use ptrace_atf::require_eq;
 use ptrace_atf::trace::siginfo::expect_siginfo;
 use ptrace_atf::trace::{expect, proc, sys};
 
-use crate::common::{child_block, child_ignore, child_raise, cont, must, traced_child};
+use crate::common::{child_block, child_ignore, child_raise, cont, traced_child};
 use crate::fault::{self, Fault};
 
 /// What the tracee did to the crash signal before faulting.
@@ -67,7 +67,6 @@ impl Setup {
 }
 
 /// At the fault stop: the siginfo (signal, si_code, si_addr) and the mask rule.
-#[track_caller]
 pub fn check_fault_stop(pid: Pid, f: Fault, addr: usize, setup: Setup, before: Option<u64>) {
     let info = expect_siginfo(pid, f.signal(), f.si_code());
     if let Some(want) = f.expected_addr(addr) {
@@ -115,7 +114,7 @@ fn traceme_crash(tc: &Tc, f: Fault, setup: Setup) {
     }
     child.expect_stopped(&w, sig);
     check_fault_stop(pid, f, addr, setup, before);
-    must(sys::kill(pid), "PTRACE_KILL at the fault stop");
+    ptrace_atf::require_ok!(sys::kill(pid), "PTRACE_KILL at the fault stop failed");
     child.expect_signaled(&w, libc::SIGKILL, false);
     w.expect_no_children();
 }

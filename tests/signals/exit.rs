@@ -8,7 +8,7 @@ use ptrace_atf::atf::{Tc, TestCase};
 use ptrace_atf::trace::{Options, PtraceEvent, Status, proc, sys};
 use ptrace_atf::{harness, require, require_eq};
 
-use crate::common::{Chan, child_raise, cont, must, traced_child};
+use crate::common::{Chan, child_raise, cont, traced_child};
 use crate::coredump::CorePlan;
 
 /// How the tracee ends.
@@ -48,9 +48,9 @@ fn traceexit_status(tc: &Tc, end: End) {
     });
     let pid = child.pid();
     child.expect_stopped(&w, libc::SIGSTOP);
-    must(
+    ptrace_atf::require_ok!(
         sys::setoptions(pid, Options::TRACEEXIT | Options::EXITKILL),
-        "PTRACE_SETOPTIONS",
+        "PTRACE_SETOPTIONS failed"
     );
     cont(pid, 0);
     let (msg, last) = match end {
@@ -69,7 +69,7 @@ fn traceexit_status(tc: &Tc, end: End) {
                 ready.recv(w.deadline()) == Some(b'r'),
                 "the tracee did not run"
             );
-            must(kill(pid, Signal::SIGKILL), "kill(SIGKILL)");
+            ptrace_atf::require_ok!(kill(pid, Signal::SIGKILL), "kill(SIGKILL) failed");
             let s = Status::Signaled {
                 sig: libc::SIGKILL,
                 core: false,
@@ -100,13 +100,16 @@ fn traceexit_sigkill_at_exit_stop(tc: &Tc) {
     });
     let pid = child.pid();
     child.expect_stopped(&w, libc::SIGSTOP);
-    must(
+    ptrace_atf::require_ok!(
         sys::setoptions(pid, Options::TRACEEXIT | Options::EXITKILL),
-        "PTRACE_SETOPTIONS",
+        "PTRACE_SETOPTIONS failed"
     );
     cont(pid, 0);
     child.expect_event(&w, PtraceEvent::Exit);
-    must(kill(pid, Signal::SIGKILL), "kill(SIGKILL) at the exit stop");
+    ptrace_atf::require_ok!(
+        kill(pid, Signal::SIGKILL),
+        "kill(SIGKILL) at the exit stop failed"
+    );
     std::thread::sleep(Duration::from_millis(100));
     require_eq!(
         w.try_wait(pid),

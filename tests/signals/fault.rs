@@ -65,7 +65,6 @@ impl Fault {
 
     /// In the tracer, before forking: prepare what the fault needs (the BUS mapping, which
     /// the child inherits at the same address); returns its address.
-    #[track_caller]
     pub fn prepare(self) -> usize {
         if self != Fault::Bus {
             return 0;
@@ -75,7 +74,7 @@ impl Fault {
         unsafe {
             let fd = libc::memfd_create(c"t_signals_bus".as_ptr(), 0);
             if fd < 0 {
-                panic!("memfd_create failed: {}", nix::errno::Errno::last());
+                ptrace_atf::fail!("memfd_create failed: {}", nix::errno::Errno::last());
             }
             let p = libc::mmap(
                 std::ptr::null_mut(),
@@ -86,7 +85,7 @@ impl Fault {
                 0,
             );
             if p == libc::MAP_FAILED {
-                panic!(
+                ptrace_atf::fail!(
                     "mmap of an empty memfd failed: {}",
                     nix::errno::Errno::last()
                 );

@@ -8,7 +8,7 @@ use ptrace_atf::atf::{Tc, TestCase};
 use ptrace_atf::trace::{Forkee, Options, Status, sys};
 use ptrace_atf::{harness, require, require_eq};
 
-use crate::common::{Chan, child_raise, cont, must, traced_child};
+use crate::common::{Chan, child_raise, cont, traced_child};
 use crate::coredump::CorePlan;
 
 /// How the tracer kills.
@@ -24,13 +24,13 @@ enum How {
 
 fn do_kill(pid: Pid, how: How) {
     match how {
-        How::PtraceKill => must(sys::kill(pid), "PTRACE_KILL"),
-        How::Kill => must(kill(pid, Signal::SIGKILL), "kill(SIGKILL)"),
+        How::PtraceKill => ptrace_atf::require_ok!(sys::kill(pid), "PTRACE_KILL failed"),
+        How::Kill => ptrace_atf::require_ok!(kill(pid, Signal::SIGKILL), "kill(SIGKILL) failed"),
         How::Killpg => {
-            must(setpgid(pid, pid), "setpgid(tracee, 0)");
-            let pg = must(getpgid(Some(pid)), "getpgid");
+            ptrace_atf::require_ok!(setpgid(pid, pid), "setpgid(tracee, 0) failed");
+            let pg = ptrace_atf::require_ok!(getpgid(Some(pid)), "getpgid failed");
             require_eq!(pg, pid, "the tracee leads its own group");
-            must(killpg(pg, Signal::SIGKILL), "killpg(SIGKILL)");
+            ptrace_atf::require_ok!(killpg(pg, Signal::SIGKILL), "killpg(SIGKILL) failed");
         }
     }
 }
@@ -65,7 +65,10 @@ fn kill_running(tc: &Tc, how: How) {
     });
     let pid = child.pid();
     child.expect_stopped(&w, libc::SIGSTOP);
-    must(sys::setoptions(pid, Options::EXITKILL), "PTRACE_SETOPTIONS");
+    ptrace_atf::require_ok!(
+        sys::setoptions(pid, Options::EXITKILL),
+        "PTRACE_SETOPTIONS failed"
+    );
     cont(pid, 0);
     require!(
         ready.recv(w.deadline()) == Some(b'r'),
@@ -101,7 +104,7 @@ fn pt_kill(tc: &Tc, how: How) {
         ready.recv(w.deadline()) == Some(b'r'),
         "the child did not start"
     );
-    must(sys::seize(pid, Options::EXITKILL), "PTRACE_SEIZE");
+    ptrace_atf::require_ok!(sys::seize(pid, Options::EXITKILL), "PTRACE_SEIZE failed");
     let waiter = std::thread::spawn(move || {
         let mut seen = Vec::new();
         loop {
@@ -114,7 +117,7 @@ fn pt_kill(tc: &Tc, how: How) {
     });
     // Give the thread time to block in wait (its result does not depend on it).
     std::thread::sleep(std::time::Duration::from_millis(50));
-    must(sys::interrupt(pid), "PTRACE_INTERRUPT");
+    ptrace_atf::require_ok!(sys::interrupt(pid), "PTRACE_INTERRUPT failed");
     do_kill(pid, how);
     let seen = match waiter.join() {
         Ok(s) => s,
@@ -181,7 +184,7 @@ pub fn cases() -> Vec<TestCase> {
             ))
             .timeout(15);
         if netbsd {
-            c = c.netbsd(&ptrace_atf::netbsd::id("pt_kill"));
+            c = c.netbsd(&ptrace_atf::netbsd::id(name));
         }
         v.push(c.body(move |tc| pt_kill(tc, how)));
     }

@@ -3,13 +3,14 @@
 
 use ptrace_atf::atf::{Tc, TestCase};
 use ptrace_atf::harness;
+use ptrace_atf::netbsd::SameName;
 use ptrace_atf::require_eq;
 use ptrace_atf::trace::siginfo::expect_siginfo;
 use ptrace_atf::trace::{expect, sig_name, sys};
 
 use crate::common::{
-    CATCHABLE8, EXIT_CODE, RAISE10, child_block, child_ignore, child_raise, cont, must,
-    numbered_family, traced_child,
+    CATCHABLE8, EXIT_CODE, RAISE10, child_block, child_ignore, child_raise, cont, numbered_family,
+    traced_child,
 };
 
 /// How the child treats the signal before raising it.
@@ -43,7 +44,7 @@ fn traceme_raise(tc: &Tc, sig: i32) {
     } else {
         child.expect_stopped(&w, sig);
         expect_siginfo(pid, sig, expect::RAISE_SI_CODE);
-        let msg = must(sys::geteventmsg(pid), "PTRACE_GETEVENTMSG");
+        let msg = ptrace_atf::require_ok!(sys::geteventmsg(pid), "PTRACE_GETEVENTMSG failed");
         require_eq!(
             msg,
             0,
@@ -160,7 +161,7 @@ pub fn cases() -> Vec<TestCase> {
         TestCase::new("signal_mask_unrelated")
             .descr("Blocking SIGTRAP in the tracee does not hide a raised SIGINT from the tracer")
             .timeout(15)
-            .netbsd(&ptrace_atf::netbsd::id("signal_mask_unrelated"))
+            .netbsd_same_name()
             .body(signal_mask_unrelated),
     );
     v

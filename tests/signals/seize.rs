@@ -14,9 +14,7 @@ use ptrace_atf::trace::siginfo::expect_siginfo;
 use ptrace_atf::trace::{Child, Forkee, Options, Waiter, Want, expect, proc, sys};
 use ptrace_atf::{harness, require, require_eq};
 
-use crate::common::{
-    Chan, child_allow_any_tracer, child_raise, cont, must, require_unrelated_attach, traced_child,
-};
+use crate::common::{Chan, child_allow_any_tracer, child_raise, cont, traced_child};
 
 /// Time given to the kernel to act on a request before checking that nothing happened.
 const SETTLE: Duration = Duration::from_millis(50);
@@ -40,7 +38,10 @@ fn seized_sleeper() -> Child {
         ready.recv(scaled(Duration::from_secs(10))) == Some(b'r'),
         "the child did not start"
     );
-    must(sys::seize(child.pid(), Options::EXITKILL), "PTRACE_SEIZE");
+    ptrace_atf::require_ok!(
+        sys::seize(child.pid(), Options::EXITKILL),
+        "PTRACE_SEIZE failed"
+    );
     child
 }
 
@@ -54,7 +55,7 @@ fn expect_quiet(w: &Waiter, pid: Pid, state: char, when: &str) {
 
 #[track_caller]
 fn kill_and_reap(w: &Waiter, child: &Child) {
-    must(kill(child.pid(), Signal::SIGKILL), "kill(SIGKILL)");
+    ptrace_atf::require_ok!(kill(child.pid(), Signal::SIGKILL), "kill(SIGKILL) failed");
     child.expect_signaled(w, libc::SIGKILL, false);
     w.expect_no_children();
 }
@@ -71,7 +72,7 @@ fn interrupt_running(tc: &Tc) {
     let w = harness::waiter(tc);
     let child = seized_sleeper();
     let pid = child.pid();
-    must(sys::interrupt(pid), "PTRACE_INTERRUPT");
+    ptrace_atf::require_ok!(sys::interrupt(pid), "PTRACE_INTERRUPT failed");
     w.expect_event_stop(pid, libc::SIGTRAP);
     expect_siginfo(pid, libc::SIGTRAP, event_stop_code(libc::SIGTRAP));
     kill_and_reap(&w, &child);
@@ -82,11 +83,11 @@ fn interrupt_stopped(tc: &Tc) {
     harness::require_waiter_options(tc, &w);
     let child = seized_sleeper();
     let pid = child.pid();
-    must(kill(pid, Signal::SIGUSR1), "kill(SIGUSR1)");
+    ptrace_atf::require_ok!(kill(pid, Signal::SIGUSR1), "kill(SIGUSR1) failed");
     child.expect_stopped(&w, libc::SIGUSR1);
-    must(
+    ptrace_atf::require_ok!(
         sys::interrupt(pid),
-        "PTRACE_INTERRUPT at a signal-delivery stop",
+        "PTRACE_INTERRUPT at a signal-delivery stop failed"
     );
     expect_quiet(&w, pid, 't', "after PTRACE_INTERRUPT of a stopped tracee");
     expect_siginfo(pid, libc::SIGUSR1, expect::KILL_SI_CODE);
@@ -100,7 +101,7 @@ fn interrupt_stopped(tc: &Tc) {
 #[track_caller]
 fn into_group_stop(w: &Waiter, child: &Child) {
     let pid = child.pid();
-    must(kill(pid, Signal::SIGSTOP), "kill(SIGSTOP)");
+    ptrace_atf::require_ok!(kill(pid, Signal::SIGSTOP), "kill(SIGSTOP) failed");
     child.expect_stopped(w, libc::SIGSTOP);
     expect_siginfo(pid, libc::SIGSTOP, expect::KILL_SI_CODE);
     cont(pid, libc::SIGSTOP);
@@ -121,14 +122,14 @@ fn listen_sigcont(tc: &Tc) {
     let child = seized_sleeper();
     let pid = child.pid();
     into_group_stop(&w, &child);
-    must(sys::listen(pid), "PTRACE_LISTEN in group-stop");
+    ptrace_atf::require_ok!(sys::listen(pid), "PTRACE_LISTEN in group-stop failed");
     expect_quiet(&w, pid, 't', "after PTRACE_LISTEN");
     require_eq!(
         sys::getsiginfo(pid).map(drop),
         Err(Errno::ESRCH),
         "PTRACE_GETSIGINFO on a listening tracee"
     );
-    must(kill(pid, Signal::SIGCONT), "kill(SIGCONT)");
+    ptrace_atf::require_ok!(kill(pid, Signal::SIGCONT), "kill(SIGCONT) failed");
     w.expect_event_stop(pid, libc::SIGTRAP);
     cont(pid, 0);
     child.expect_stopped(&w, libc::SIGCONT);
@@ -178,7 +179,7 @@ const TRACEE_NO_GO: i32 = 9;
 fn debugger_death(tc: &Tc, exitkill: bool) {
     let w = harness::waiter(tc);
     harness::require_pid_waiter(tc, &w);
-    require_unrelated_attach(tc);
+    ptrace_atf::harness::require_attach_allowed(tc);
     let go = Chan::new();
     let allowed = Chan::new();
     let limit = w.deadline();
@@ -192,7 +193,7 @@ fn debugger_death(tc: &Tc, exitkill: bool) {
         }
     });
     if allowed.recv(w.deadline()) != Some(b'a') {
-        panic!("the tracee did not start");
+        ptrace_atf::fail!("the tracee did not start");
     }
     let tpid = tracee.pid();
     let msg = Chan::new();
@@ -218,7 +219,7 @@ fn debugger_death(tc: &Tc, exitkill: bool) {
     });
     if msg.recv(scaled(Duration::from_secs(15))) != Some(b's') {
         let why = debugger.failure().unwrap_or_else(|| "no report".into());
-        panic!("the debugger did not stop the tracee: {why}");
+        ptrace_atf::fail!("the debugger did not stop the tracee: {why}");
     }
     require_eq!(
         proc::state(tpid),
@@ -226,7 +227,10 @@ fn debugger_death(tc: &Tc, exitkill: bool) {
         "the tracee's state in its interrupt stop"
     );
     let dpid = debugger.pid();
-    must(kill(dpid, Signal::SIGKILL), "kill(debugger, SIGKILL)");
+    ptrace_atf::require_ok!(
+        kill(dpid, Signal::SIGKILL),
+        "kill(debugger, SIGKILL) failed"
+    );
     let st = w.wait(
         dpid,
         "the debugger's death by SIGKILL (kill(2) on it returned 0)",

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use nix::errno::Errno;
 use nix::unistd::Pid;
 use ptrace_atf::atf::{Tc, TestCase};
+use ptrace_atf::netbsd::SameName;
 use ptrace_atf::trace::siginfo::{
     describe, expect_siginfo, getsigmask_sized, peeksiginfo_raw, queue_to_process, queue_to_thread,
     si_int,
@@ -14,9 +15,7 @@ use ptrace_atf::trace::siginfo::{
 use ptrace_atf::trace::{expect, mem, proc, sys};
 use ptrace_atf::{child_require, child_require_eq, harness, require, require_eq};
 
-use crate::common::{
-    EXIT_CODE, child_block, child_raise, child_sigaction, cont, must, traced_child,
-};
+use crate::common::{EXIT_CODE, child_block, child_raise, child_sigaction, cont, traced_child};
 
 static SEEN_SIG: AtomicI32 = AtomicI32::new(0);
 static SEEN_SIGNO: AtomicI32 = AtomicI32::new(0);
@@ -58,7 +57,7 @@ fn siginfo_set(tc: &Tc, faked: bool) {
         info.si_signo = fake_sig;
         info.si_code = fake_code;
     }
-    must(sys::setsiginfo(pid, &info), "PTRACE_SETSIGINFO");
+    ptrace_atf::require_ok!(sys::setsiginfo(pid, &info), "PTRACE_SETSIGINFO failed");
     expect_siginfo(pid, want_sig, want_code);
     cont(pid, want_sig);
     child.expect_exited(&w, EXIT_CODE);
@@ -81,8 +80,8 @@ fn queued_tracee(tc: &Tc) -> (ptrace_atf::trace::Waiter, ptrace_atf::trace::Chil
     let pid = child.pid();
     child.expect_stopped(&w, libc::SIGSTOP);
     for i in 0..N {
-        must(queue_to_thread(pid, pid, rt, i), "rt_tgsigqueueinfo");
-        must(queue_to_process(pid, rt, 100 + i), "rt_sigqueueinfo");
+        ptrace_atf::require_ok!(queue_to_thread(pid, pid, rt, i), "rt_tgsigqueueinfo failed");
+        ptrace_atf::require_ok!(queue_to_process(pid, rt, 100 + i), "rt_sigqueueinfo failed");
     }
     (w, child, rt)
 }
@@ -92,15 +91,14 @@ fn zeroed_infos(n: usize) -> Vec<libc::siginfo_t> {
     (0..n).map(|_| unsafe { std::mem::zeroed() }).collect()
 }
 
-#[track_caller]
 fn check_queue(pid: Pid, shared: bool, rt: i32, base: i32, chunk: usize) {
     let mut got = Vec::new();
     let mut off = 0u64;
     loop {
         let mut buf = zeroed_infos(chunk);
-        let n = must(
+        let n = ptrace_atf::require_ok!(
             sys::peeksiginfo(pid, off, shared, &mut buf),
-            "PTRACE_PEEKSIGINFO",
+            "PTRACE_PEEKSIGINFO failed"
         );
         if n == 0 {
             break;
@@ -135,7 +133,7 @@ fn peeksiginfo_queues(tc: &Tc, chunks: &[usize]) {
         check_queue(pid, false, rt, 0, chunk);
         check_queue(pid, true, rt, 100, chunk);
     }
-    must(sys::kill(pid), "PTRACE_KILL");
+    ptrace_atf::require_ok!(sys::kill(pid), "PTRACE_KILL failed");
     child.expect_signaled(&w, libc::SIGKILL, false);
     w.expect_no_children();
 }
@@ -184,7 +182,7 @@ fn peeksiginfo_errors(tc: &Tc) {
         Err(Errno::EFAULT),
         "PEEKSIGINFO into a read-only buffer"
     );
-    must(sys::kill(pid), "PTRACE_KILL");
+    ptrace_atf::require_ok!(sys::kill(pid), "PTRACE_KILL failed");
     child.expect_signaled(&w, libc::SIGKILL, false);
     w.expect_no_children();
 }
@@ -213,7 +211,7 @@ fn sigmask(tc: &Tc) {
     });
     let pid = child.pid();
     child.expect_stopped(&w, libc::SIGSTOP);
-    let mask = must(sys::getsigmask(pid), "PTRACE_GETSIGMASK");
+    let mask = ptrace_atf::require_ok!(sys::getsigmask(pid), "PTRACE_GETSIGMASK failed");
     require_eq!(
         format!("{mask:#x}"),
         format!("{:#x}", proc::sig_blocked(pid)),
@@ -226,8 +224,11 @@ fn sigmask(tc: &Tc) {
         "GETSIGMASK with size 4"
     );
     let kill_stop = proc::sig_bit(libc::SIGKILL) | proc::sig_bit(libc::SIGSTOP);
-    must(sys::setsigmask(pid, usr2 | kill_stop), "PTRACE_SETSIGMASK");
-    let now = must(sys::getsigmask(pid), "PTRACE_GETSIGMASK");
+    ptrace_atf::require_ok!(
+        sys::setsigmask(pid, usr2 | kill_stop),
+        "PTRACE_SETSIGMASK failed"
+    );
+    let now = ptrace_atf::require_ok!(sys::getsigmask(pid), "PTRACE_GETSIGMASK failed");
     require_eq!(
         format!("{now:#x}"),
         format!("{usr2:#x}"),
@@ -243,12 +244,12 @@ pub fn cases() -> Vec<TestCase> {
         TestCase::new("siginfo_set_unmodified")
             .descr("PTRACE_SETSIGINFO of the unmodified siginfo of a raised SIGINT keeps it; the handler sees SIGINT with SI_TKILL exactly once")
             .timeout(15)
-            .netbsd(&ptrace_atf::netbsd::id("siginfo_set_unmodified"))
+            .netbsd_same_name()
             .body(|tc| siginfo_set(tc, false)),
         TestCase::new("siginfo_set_faked")
             .descr("A raised SIGINT's siginfo rewritten to SIGTRAP/TRAP_BRKPT with PTRACE_SETSIGINFO and SIGTRAP injected: the handler sees the faked SIGTRAP/TRAP_BRKPT exactly once")
             .timeout(15)
-            .netbsd(&ptrace_atf::netbsd::id("siginfo_set_faked"))
+            .netbsd_same_name()
             .body(|tc| siginfo_set(tc, true)),
         TestCase::new("peeksiginfo_queues_one_by_one")
             .descr("PTRACE_PEEKSIGINFO reads 10 queued SIGRTMIN of the private and 10 of the shared queue one at a time, in order, with their si_int values")

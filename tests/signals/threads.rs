@@ -12,7 +12,7 @@ use ptrace_atf::trace::siginfo::expect_siginfo;
 use ptrace_atf::trace::{Options, PtraceEvent, Status, Want, expect, probe, sys};
 use ptrace_atf::{child_fail, child_require_eq, harness, require_eq};
 
-use crate::common::{Chan, EXIT_CODE, child_raise, child_sigaction, cont, must, traced_child};
+use crate::common::{Chan, EXIT_CODE, child_raise, child_sigaction, cont, traced_child};
 
 static HANDLED_ON: AtomicI32 = AtomicI32::new(0);
 static WORKER_TID: AtomicI32 = AtomicI32::new(0);
@@ -68,9 +68,9 @@ fn signal_to_thread(tc: &Tc) {
     });
     let pid = child.pid();
     child.expect_stopped(&w, libc::SIGSTOP);
-    must(
+    ptrace_atf::require_ok!(
         sys::setoptions(pid, Options::TRACECLONE | Options::EXITKILL),
-        "PTRACE_SETOPTIONS",
+        "PTRACE_SETOPTIONS failed"
     );
     cont(pid, 0);
     let tid = Pid::from_raw(child.expect_event(&w, PtraceEvent::Clone) as i32);
@@ -93,7 +93,7 @@ fn signal_to_thread(tc: &Tc) {
     if got != Status::Exited(0)
         && let Some(report) = child.failure()
     {
-        panic!("child {pid} failed: {report}");
+        ptrace_atf::fail!("child {pid} failed: {report}");
     }
     w.check(tid, Want::Exited(0), got);
     go.send(b'g');

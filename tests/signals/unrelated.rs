@@ -13,9 +13,7 @@ use ptrace_atf::trace::siginfo::expect_siginfo;
 use ptrace_atf::trace::{Forkee, Options, Waiter, expect, sys};
 use ptrace_atf::{child_fail, harness};
 
-use crate::common::{
-    Chan, child_allow_any_tracer, child_raise, cont, must, require_unrelated_attach,
-};
+use crate::common::{Chan, child_allow_any_tracer, child_raise, cont};
 use crate::crash::{Setup, check_fault_stop};
 use crate::fault::{self, Fault};
 
@@ -28,16 +26,16 @@ const MSG_LIMIT: Duration = Duration::from_secs(25);
 
 /// The debugger's work, in the grandchild; panics are reported through the Forkee pipe.
 fn debugger(w: Waiter, tracee: Pid, f: Fault, addr: usize, setup: Setup, done: &Chan) {
-    must(sys::attach(tracee), "PTRACE_ATTACH");
+    ptrace_atf::require_ok!(sys::attach(tracee), "PTRACE_ATTACH failed");
     w.expect_stopped(tracee, expect::ATTACH_STOP_SIGNAL);
     expect_siginfo(
         tracee,
         expect::ATTACH_STOP_SIGNAL,
         expect::ATTACH_STOP_SI_CODE,
     );
-    must(
+    ptrace_atf::require_ok!(
         sys::setoptions(tracee, Options::EXITKILL),
-        "PTRACE_SETOPTIONS",
+        "PTRACE_SETOPTIONS failed"
     );
     cont(tracee, 0);
     done.send(READY);
@@ -47,7 +45,7 @@ fn debugger(w: Waiter, tracee: Pid, f: Fault, addr: usize, setup: Setup, done: &
     cont(tracee, 0);
     w.expect_stopped(tracee, f.signal());
     check_fault_stop(tracee, f, addr, setup, before);
-    must(sys::kill(tracee), "PTRACE_KILL at the fault stop");
+    ptrace_atf::require_ok!(sys::kill(tracee), "PTRACE_KILL at the fault stop failed");
     w.expect_signaled(tracee, libc::SIGKILL, false);
     done.send(DONE);
 }
@@ -68,7 +66,7 @@ fn panic_message(p: &(dyn Any + Send)) -> String {
 
 fn unrelated_tracer_sees_crash(tc: &Tc, f: Fault, setup: Setup) {
     let w = harness::waiter(tc);
-    require_unrelated_attach(tc);
+    ptrace_atf::harness::require_attach_allowed(tc);
     let addr = f.prepare();
     let sig = f.signal();
     let go = Chan::new();
@@ -82,7 +80,7 @@ fn unrelated_tracer_sees_crash(tc: &Tc, f: Fault, setup: Setup) {
         f.trigger(addr)
     });
     if allowed.recv(w.deadline()) != Some(b'a') {
-        panic!("the tracee did not start");
+        ptrace_atf::fail!("the tracee did not start");
     }
     let tpid = tracee.pid();
     let done = Chan::new();
@@ -111,11 +109,11 @@ fn unrelated_tracer_sees_crash(tc: &Tc, f: Fault, setup: Setup) {
         format!("the debugger did not report {what}: {report}")
     };
     if done.recv(scaled(MSG_LIMIT)) != Some(READY) {
-        panic!("{}", why("that it attached"));
+        ptrace_atf::fail!("{}", why("that it attached"));
     }
     go.send(b'g');
     if done.recv(scaled(MSG_LIMIT)) != Some(DONE) {
-        panic!("{}", why("the crash and the kill"));
+        ptrace_atf::fail!("{}", why("the crash and the kill"));
     }
     tracee.expect_signaled(&w, libc::SIGKILL, false);
     w.expect_no_children();

@@ -6,7 +6,7 @@ use nix::unistd::Pid;
 use ptrace_atf::atf::Tc;
 use ptrace_atf::harness;
 use ptrace_atf::trace::syscall_info::{self, Op, SyscallInfo};
-use ptrace_atf::trace::{Child, Forkee, Options, Waiter, sys};
+use ptrace_atf::trace::{Child, Forkee, Options, Waiter, ops, sys};
 
 /// Six distinct values no syscall would pass by accident (each byte differs).
 pub const POISON: [u64; 6] = [
@@ -18,8 +18,7 @@ pub const POISON: [u64; 6] = [
     0xfac6_0006_face_0006,
 ];
 
-/// The exit code every tracee uses when it ran to its end.
-pub const EXIT_OK: i32 = 5;
+pub use ptrace_atf::trace::ops::EXIT_CODE;
 
 /// Offset of orig_rax in `struct user` (user_regs_struct index 15).
 pub const ORIG_RAX: usize = 15 * 8;
@@ -70,9 +69,7 @@ impl Tracee {
             f()
         });
         child.expect_stopped(&w, libc::SIGSTOP);
-        if let Err(e) = sys::setoptions(child.pid(), options | Options::EXITKILL) {
-            panic!("PTRACE_SETOPTIONS({:?}) failed: {e}", options);
-        }
+        ops::setoptions(child.pid(), options | Options::EXITKILL);
         Tracee { w, child }
     }
 
@@ -84,9 +81,7 @@ impl Tracee {
     /// PTRACE_SYSCALL (delivering `sig`) and wait for the next syscall stop; returns its info.
     #[track_caller]
     pub fn next_syscall_stop(&self, sig: i32) -> SyscallInfo {
-        if let Err(e) = sys::syscall(self.pid(), sig) {
-            panic!("PTRACE_SYSCALL failed: {e}");
-        }
+        ops::syscall(self.pid(), sig);
         self.child.expect_syscall_stop(&self.w);
         syscall_info::expect_get(self.pid()).0
     }
@@ -102,7 +97,7 @@ impl Tracee {
             }
             seen.push(info.to_string());
         }
-        panic!(
+        ptrace_atf::fail!(
             "pid {}: no entry stop of syscall {nr} within 16 syscall stops; saw {}",
             self.pid(),
             seen.join(", ")
@@ -114,7 +109,7 @@ impl Tracee {
     pub fn to_exit(&self) -> SyscallInfo {
         let info = self.next_syscall_stop(0);
         if info.op() != Op::Exit {
-            panic!(
+            ptrace_atf::fail!(
                 "pid {}: expected the syscall-exit stop, got {info}",
                 self.pid()
             );
@@ -126,7 +121,7 @@ impl Tracee {
     #[track_caller]
     pub fn cont_to_exit(&self, sig: i32, code: i32) {
         if let Err(e) = sys::cont(self.pid(), sig) {
-            panic!("PTRACE_CONT failed: {e}");
+            ptrace_atf::fail!("PTRACE_CONT failed: {e}");
         }
         self.child.expect_exited(&self.w, code);
     }
@@ -135,21 +130,21 @@ impl Tracee {
     #[track_caller]
     pub fn poke_reg(&self, offset: usize, value: i64) {
         if let Err(e) = sys::pokeuser(self.pid(), offset, value) {
-            panic!("PTRACE_POKEUSER({offset}, {value:#x}) failed: {e}");
+            ptrace_atf::fail!("PTRACE_POKEUSER({offset}, {value:#x}) failed: {e}");
         }
     }
 
     /// PTRACE_GETREGS, panicking on failure.
     #[track_caller]
     pub fn regs(&self) -> libc::user_regs_struct {
-        sys::getregs(self.pid()).unwrap_or_else(|e| panic!("PTRACE_GETREGS failed: {e}"))
+        sys::getregs(self.pid()).unwrap_or_else(|e| ptrace_atf::fail!("PTRACE_GETREGS failed: {e}"))
     }
 
     /// PTRACE_SETREGS, panicking on failure.
     #[track_caller]
     pub fn set_regs(&self, regs: libc::user_regs_struct) {
         if let Err(e) = sys::setregs(self.pid(), regs) {
-            panic!("PTRACE_SETREGS failed: {e}");
+            ptrace_atf::fail!("PTRACE_SETREGS failed: {e}");
         }
     }
 }

@@ -2,11 +2,12 @@
 //! instruction and stack pointer, number and six arguments at entry, rval and is_error at exit.
 
 use ptrace_atf::atf::{Program, Tc, TestCase};
+use ptrace_atf::trace::ops;
 use ptrace_atf::trace::syscall_info::{self, AUDIT_ARCH_X86_64, HEADER_SIZE, Op, SyscallInfo};
 use ptrace_atf::trace::{Options, PtraceEvent, sys};
 use ptrace_atf::{child_require, child_require_eq, require, require_eq};
 
-use crate::common::{EXIT_OK, POISON, Tracee, errno, raw6};
+use crate::common::{EXIT_CODE, POISON, Tracee, errno, raw6};
 
 /// What the child does after its SIGSTOP.
 #[derive(Clone, Copy)]
@@ -92,7 +93,7 @@ fn check_exit_error(t: &Tracee, info: &SyscallInfo, size: usize) {
 /// The instruction before ip is `syscall` (0f 05), at entry and (the same ip) at exit.
 fn check_ip_after_syscall(t: &Tracee, info: &SyscallInfo, _size: usize) {
     let word = sys::peekdata(t.pid(), info.instruction_pointer as usize - 2)
-        .unwrap_or_else(|e| panic!("PEEKDATA at ip-2 failed: {e}"));
+        .unwrap_or_else(|e| ptrace_atf::fail!("PEEKDATA at ip-2 failed: {e}"));
     require_eq!(
         word as u16,
         0x050f,
@@ -113,7 +114,7 @@ fn check_ip_after_syscall(t: &Tracee, info: &SyscallInfo, _size: usize) {
 fn check_truncated(t: &Tracee, info: &SyscallInfo, _size: usize) {
     let short = HEADER_SIZE + 8 + 8 + 3; // nr, args[0] and 3 bytes of args[1]
     let (buf, n) = syscall_info::get_raw(t.pid(), short, 16, 0xa5)
-        .unwrap_or_else(|e| panic!("PTRACE_GET_SYSCALL_INFO(size {short}) failed: {e}"));
+        .unwrap_or_else(|e| ptrace_atf::fail!("PTRACE_GET_SYSCALL_INFO(size {short}) failed: {e}"));
     require_eq!(
         n,
         Op::Entry.size(),
@@ -191,8 +192,9 @@ static VARIANTS: [Variant; 8] = [
         prog: Prog::Getpid,
         reach: Reach::Entry,
         check: |t, _info, _size| {
-            let (buf, n) = syscall_info::get_raw(t.pid(), 0, 8, 0x5a)
-                .unwrap_or_else(|e| panic!("PTRACE_GET_SYSCALL_INFO(size 0) failed: {e}"));
+            let (buf, n) = syscall_info::get_raw(t.pid(), 0, 8, 0x5a).unwrap_or_else(|e| {
+                ptrace_atf::fail!("PTRACE_GET_SYSCALL_INFO(size 0) failed: {e}")
+            });
             require_eq!(n, Op::Entry.size(), "size returned with size 0");
             require_eq!(buf, vec![0x5a; 8], "bytes after a size-0 request");
         },
@@ -219,7 +221,7 @@ fn scenario(tc: &Tc, v: &Variant) {
                 child_require!(r == -1 && errno() == libc::EBADF, "close(-1) gave {r}");
             }
         }
-        EXIT_OK
+        EXIT_CODE
     });
     let nr = match prog {
         Prog::Getpid => libc::SYS_getpid,
@@ -228,9 +230,9 @@ fn scenario(tc: &Tc, v: &Variant) {
     let (info, size) = match v.reach {
         Reach::SignalStop => syscall_info::expect_get(t.pid()),
         Reach::EventExit => {
-            sys::cont(t.pid(), 0).expect("PTRACE_CONT");
+            ops::cont(t.pid(), 0);
             let status = t.child.expect_event(&t.w, PtraceEvent::Exit);
-            require_eq!(status, (EXIT_OK << 8) as u64, "PTRACE_EVENT_EXIT message");
+            require_eq!(status, (EXIT_CODE << 8) as u64, "PTRACE_EVENT_EXIT message");
             syscall_info::expect_get(t.pid())
         }
         Reach::Entry => {
@@ -244,7 +246,7 @@ fn scenario(tc: &Tc, v: &Variant) {
         }
     };
     (v.check)(&t, &info, size);
-    t.child.cont_to_exit(&t.w, EXIT_OK);
+    t.child.cont_to_exit(&t.w, EXIT_CODE);
 }
 
 /// Without PTRACE_O_TRACESYSGOOD a syscall stop is a plain SIGTRAP stop whose siginfo has
@@ -252,13 +254,13 @@ fn scenario(tc: &Tc, v: &Variant) {
 fn without_sysgood(tc: &Tc) {
     let t = Tracee::start(tc, Options::NONE, || {
         raw6(libc::SYS_getpid, POISON);
-        EXIT_OK
+        EXIT_CODE
     });
-    sys::syscall(t.pid(), 0).expect("PTRACE_SYSCALL");
+    ops::syscall(t.pid(), 0);
     t.child.expect_stopped(&t.w, libc::SIGTRAP);
     let (info, size) = syscall_info::expect_get(t.pid());
     require_eq!((info.op(), size), (Op::None, HEADER_SIZE), "{info}");
-    t.child.cont_to_exit(&t.w, EXIT_OK);
+    t.child.cont_to_exit(&t.w, EXIT_CODE);
 }
 
 /// exit_group has an entry stop and no exit stop: the next report is the exit status.
@@ -266,11 +268,11 @@ fn exit_group_no_exit_stop(tc: &Tc) {
     let t = Tracee::start(tc, Options::TRACESYSGOOD, || {
         raw6(libc::SYS_exit_group, [7, 0, 0, 0, 0, 0]);
         child_require!(false, "exit_group returned");
-        EXIT_OK
+        EXIT_CODE
     });
     let entry = t.run_to_entry(libc::SYS_exit_group);
     require_eq!(entry.args[0], 7, "{entry}");
-    sys::syscall(t.pid(), 0).expect("PTRACE_SYSCALL");
+    ops::syscall(t.pid(), 0);
     t.child.expect_exited(&t.w, 7);
     t.w.expect_no_children();
 }

@@ -4,12 +4,13 @@
 use std::sync::atomic::{AtomicI32, Ordering};
 
 use ptrace_atf::atf::{Tc, TestCase};
+use ptrace_atf::trace::ops;
 use ptrace_atf::trace::siginfo::expect_siginfo;
 use ptrace_atf::trace::syscall_info::Op;
 use ptrace_atf::trace::{Options, expect, sys};
 use ptrace_atf::{child_require, child_require_eq, require_eq};
 
-use crate::common::{EXIT_OK, ORIG_RAX, POISON, Tracee, errno, install_handler, raw6};
+use crate::common::{EXIT_CODE, ORIG_RAX, POISON, Tracee, errno, install_handler, raw6};
 
 const GETPID: i64 = libc::SYS_getpid;
 
@@ -72,7 +73,7 @@ fn traced_getpid(tc: &Tc, on_entry: OnEntry) {
         child_require_eq!(pid, unsafe { libc::syscall(libc::SYS_getpid) });
         let want = if on_entry == OnEntry::Signal { 1 } else { 0 };
         child_require_eq!(CAUGHT.load(Ordering::SeqCst), want);
-        EXIT_OK
+        EXIT_CODE
     });
     let pid = t.pid();
     let entry = t.run_to_entry(GETPID);
@@ -91,21 +92,21 @@ fn traced_getpid(tc: &Tc, on_entry: OnEntry) {
             expect_siginfo(pid, libc::SIGTRAP, expect::SYSCALL_EXIT_SI_CODE);
             require_eq!(sys::geteventmsg(pid), Ok(expect::SYSCALL_EXIT_EVENTMSG));
             require_eq!(exit.rval, i64::from(pid.as_raw()), "getpid's return value");
-            t.cont_to_exit(0, EXIT_OK);
+            t.cont_to_exit(0, EXIT_CODE);
         }
         OnEntry::Kill => {
-            sys::kill(pid).expect("PTRACE_KILL");
+            ops::kill(pid);
             t.child.expect_signaled(&t.w, libc::SIGKILL, false);
         }
         OnEntry::Signal => {
-            sys::cont(pid, libc::SIGUSR1).expect("PTRACE_CONT(SIGUSR1)");
+            ops::cont(pid, libc::SIGUSR1);
             t.child.expect_stopped(&t.w, libc::SIGUSR1);
             expect_siginfo(pid, libc::SIGUSR1, expect::SYSCALL_STOP_INJECTED_SI_CODE);
-            t.cont_to_exit(libc::SIGUSR1, EXIT_OK);
+            t.cont_to_exit(libc::SIGUSR1, EXIT_CODE);
         }
         OnEntry::Detach => {
-            sys::detach(pid, 0).expect("PTRACE_DETACH");
-            t.child.expect_exited(&t.w, EXIT_OK);
+            ops::detach(pid, 0);
+            t.child.expect_exited(&t.w, EXIT_CODE);
         }
     }
     t.w.expect_no_children();
@@ -122,7 +123,8 @@ enum Skip {
 
 struct SkipVariant {
     name: &'static str,
-    netbsd: Option<&'static str>,
+    /// Whether the case keeps a NetBSD name (`X-netbsd`).
+    netbsd: bool,
     skip: Skip,
     descr: &'static str,
 }
@@ -130,14 +132,14 @@ struct SkipVariant {
 const SKIP_VARIANTS: [SkipVariant; 2] = [
     SkipVariant {
         name: "syscallemu1",
-        netbsd: Some("syscallemu1"),
+        netbsd: true,
         skip: Skip::Sysemu,
         descr: "PTRACE_SYSEMU stops at the entry of exit(100) without running it: the exit \
                 stop shows -ENOSYS and the child goes on to exit 5",
     },
     SkipVariant {
         name: "syscall_skip_orig_rax",
-        netbsd: None,
+        netbsd: false,
         skip: Skip::OrigRax,
         descr: "orig_rax = -1 at the syscall-entry stop of exit(100) skips it: the exit stop \
                 shows -ENOSYS and the child goes on to exit 5",
@@ -148,12 +150,12 @@ fn skip_exit(tc: &Tc, skip: Skip) {
     let t = Tracee::start(tc, Options::TRACESYSGOOD, || {
         let r = raw6(libc::SYS_exit, [100, 0, 0, 0, 0, 0]);
         child_require!(r == -1 && errno() == libc::ENOSYS, "exit(100) returned {r}");
-        EXIT_OK
+        EXIT_CODE
     });
     let pid = t.pid();
     let entry = match skip {
         Skip::Sysemu => {
-            sys::sysemu(pid, 0).expect("PTRACE_SYSEMU");
+            ptrace_atf::require_ok!(sys::sysemu(pid, 0), "PTRACE_SYSEMU");
             t.child.expect_syscall_stop(&t.w);
             ptrace_atf::trace::syscall_info::expect_get(pid).0
         }
@@ -170,7 +172,7 @@ fn skip_exit(tc: &Tc, skip: Skip) {
         (-i64::from(libc::ENOSYS), 1),
         "exit stop of the skipped exit(100): {exit}"
     );
-    t.child.cont_to_exit(&t.w, EXIT_OK);
+    t.child.cont_to_exit(&t.w, EXIT_CODE);
 }
 
 /// Registers the family.
@@ -186,10 +188,11 @@ pub fn register(p: &mut ptrace_atf::atf::Program) {
     p.extend(SKIP_VARIANTS.iter().map(|v| {
         let skip = v.skip;
         let case = TestCase::new(v.name).descr(v.descr).timeout(15);
-        match v.netbsd {
-            Some(n) => case.netbsd(&ptrace_atf::netbsd::id(n)),
-            None => case,
-        }
-        .body(move |tc| skip_exit(tc, skip))
+        let case = if v.netbsd {
+            case.netbsd(&ptrace_atf::netbsd::id(v.name))
+        } else {
+            case
+        };
+        case.body(move |tc| skip_exit(tc, skip))
     }));
 }

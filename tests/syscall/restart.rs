@@ -12,7 +12,7 @@ use ptrace_atf::trace::Options;
 use ptrace_atf::trace::syscall_info::SyscallInfo;
 use ptrace_atf::{child_require, child_require_eq, require_eq};
 
-use crate::common::{EXIT_OK, Tracee, errno, install_handler, raw6};
+use crate::common::{EXIT_CODE, Tracee, errno, install_handler, raw6};
 
 /// Kernel-internal restart codes a tracer sees in rax at the exit stop.
 const ERESTARTSYS: i64 = 512;
@@ -26,13 +26,13 @@ extern "C" fn count(_sig: i32) {
 }
 
 fn signal(t: &Tracee, sig: Signal) {
-    kill(t.pid(), sig).unwrap_or_else(|e| panic!("kill({sig}) failed: {e}"));
+    kill(t.pid(), sig).unwrap_or_else(|e| ptrace_atf::fail!("kill({sig}) failed: {e}"));
 }
 
 /// From the entry stop: resume, interrupt with `sig`, and check the exit stop shows `code`.
 #[track_caller]
 fn interrupt(t: &Tracee, sig: Signal, code: i64) -> SyscallInfo {
-    ptrace_atf::trace::sys::syscall(t.pid(), 0).expect("PTRACE_SYSCALL");
+    ptrace_atf::trace::ops::syscall(t.pid(), 0);
     signal(t, sig);
     t.child.expect_syscall_stop(&t.w);
     let exit = ptrace_atf::trace::syscall_info::expect_get(t.pid()).0;
@@ -48,24 +48,24 @@ fn interrupt(t: &Tracee, sig: Signal, code: i64) -> SyscallInfo {
 /// (or suppressing it).
 #[track_caller]
 fn deliver(t: &Tracee, sig: Signal, pass: bool) {
-    ptrace_atf::trace::sys::syscall(t.pid(), 0).expect("PTRACE_SYSCALL");
+    ptrace_atf::trace::ops::syscall(t.pid(), 0);
     t.child.expect_stopped(&t.w, sig as i32);
     let pass = if pass { sig as i32 } else { 0 };
-    ptrace_atf::trace::sys::syscall(t.pid(), pass).expect("PTRACE_SYSCALL with the signal");
+    ptrace_atf::trace::ops::syscall(t.pid(), pass);
 }
 
 /// After `interrupt`: the signal-delivery stop, resumed with PTRACE_CONT passing `sig` to the
 /// tracee's handler; the tracee must then exit 5.
 #[track_caller]
 fn deliver_and_finish(t: &Tracee, sig: Signal) {
-    ptrace_atf::trace::sys::syscall(t.pid(), 0).expect("PTRACE_SYSCALL");
+    ptrace_atf::trace::ops::syscall(t.pid(), 0);
     t.child.expect_stopped(&t.w, sig as i32);
-    t.cont_to_exit(sig as i32, EXIT_OK);
+    t.cont_to_exit(sig as i32, EXIT_CODE);
     t.w.expect_no_children();
 }
 
 fn pipe() -> (OwnedFd, OwnedFd) {
-    nix::unistd::pipe().unwrap_or_else(|e| panic!("pipe failed: {e}"))
+    nix::unistd::pipe().unwrap_or_else(|e| ptrace_atf::fail!("pipe failed: {e}"))
 }
 
 /// read(2) on an empty pipe interrupted by a handled SIGUSR1: -ERESTARTSYS at the exit stop,
@@ -88,7 +88,7 @@ fn read_interrupted(tc: &Tc, sa_restart: bool) {
         } else {
             child_require!(n == -1 && errno() == libc::EINTR, "read gave {n}");
         }
-        EXIT_OK
+        EXIT_CODE
     });
     let entry = t.run_to_entry(libc::SYS_read);
     interrupt(&t, Signal::SIGUSR1, ERESTARTSYS);
@@ -106,10 +106,10 @@ fn read_interrupted(tc: &Tc, sa_restart: bool) {
         "restarted ip"
     );
     require_eq!(again.args, entry.args, "restarted arguments");
-    nix::unistd::write(&w, b"r").expect("write to the pipe");
+    ptrace_atf::require_ok!(nix::unistd::write(&w, b"r"), "write to the pipe");
     let exit = t.to_exit();
     require_eq!((exit.rval, exit.is_error), (1, 0), "restarted read: {exit}");
-    t.child.cont_to_exit(&t.w, EXIT_OK);
+    t.child.cont_to_exit(&t.w, EXIT_CODE);
 }
 
 /// nanosleep(5 s) interrupted by a signal the tracer suppresses: -ERESTART_RESTARTBLOCK at
@@ -141,7 +141,7 @@ fn nanosleep_restart_block(tc: &Tc) {
             rem.tv_nsec
         );
         child_require_eq!(CAUGHT.load(Ordering::SeqCst), 1);
-        EXIT_OK
+        EXIT_CODE
     });
     t.run_to_entry(libc::SYS_nanosleep);
     interrupt(&t, Signal::SIGUSR1, ERESTART_RESTARTBLOCK);
@@ -166,7 +166,7 @@ fn pause_restart_after_setregs(tc: &Tc) {
         let n = raw6(libc::SYS_pause, [0; 6]);
         child_require!(n == -1 && errno() == libc::EINTR, "pause gave {n}");
         child_require_eq!(CAUGHT.load(Ordering::SeqCst), 1);
-        EXIT_OK
+        EXIT_CODE
     });
     let entry = t.run_to_entry(libc::SYS_pause);
     interrupt(&t, Signal::SIGUSR1, ERESTARTNOHAND);
@@ -211,7 +211,7 @@ fn rewind_ip(tc: &Tc) {
             "read back {got} bytes: {:?}",
             &buf[..2]
         );
-        EXIT_OK
+        EXIT_CODE
     });
     let entry = t.run_to_entry(libc::SYS_write);
     let exit = t.to_exit();
@@ -229,7 +229,7 @@ fn rewind_ip(tc: &Tc) {
     require_eq!(again.args, entry.args, "arguments of the re-entered write");
     let exit = t.to_exit();
     require_eq!(exit.rval, 1, "the second write: {exit}");
-    t.child.cont_to_exit(&t.w, EXIT_OK);
+    t.child.cont_to_exit(&t.w, EXIT_CODE);
 }
 
 type Body = fn(&Tc);

@@ -3,6 +3,7 @@
 //! PTRACE_O_SUSPEND_SECCOMP needs CAP_SYS_ADMIN (CVE-2022-30594).
 
 use ptrace_atf::atf::{Program, Tc, TestCase, User};
+use ptrace_atf::trace::ops;
 use ptrace_atf::trace::siginfo::expect_siginfo;
 use ptrace_atf::trace::syscall_info::{self, AUDIT_ARCH_X86_64, Op};
 use std::os::fd::AsRawFd;
@@ -10,7 +11,7 @@ use std::os::fd::AsRawFd;
 use ptrace_atf::trace::{Forkee, Options, PtraceEvent, sys};
 use ptrace_atf::{child_fail, child_require, child_require_eq, harness, require_eq};
 
-use crate::common::{EXIT_OK, ORIG_RAX, POISON, Tracee, errno, raw6, require_set_syscall_info};
+use crate::common::{EXIT_CODE, ORIG_RAX, POISON, Tracee, errno, raw6, require_set_syscall_info};
 
 /// SECCOMP_RET_DATA of the filter's SECCOMP_RET_TRACE for getppid.
 const TRACE_DATA: u32 = 0xabc;
@@ -163,18 +164,18 @@ fn scenario(tc: &Tc, check: Check) {
                     child_require_eq!(r, unsafe { libc::syscall(libc::SYS_getpid) });
                 }
             }
-            EXIT_OK
+            EXIT_CODE
         },
     );
     let pid = t.pid();
     let to_event = || {
-        sys::cont(pid, 0).expect("PTRACE_CONT");
+        ops::cont(pid, 0);
         t.child.expect_event(&t.w, PtraceEvent::Seccomp)
     };
     match check {
         Check::Order => {
             t.run_to_entry(libc::SYS_getppid);
-            sys::syscall(pid, 0).expect("PTRACE_SYSCALL");
+            ops::syscall(pid, 0);
             t.child.expect_event(&t.w, PtraceEvent::Seccomp);
             let exit = t.to_exit();
             require_eq!(
@@ -226,13 +227,13 @@ fn scenario(tc: &Tc, check: Check) {
             let (mut info, _) = syscall_info::expect_get(pid);
             info.nr = libc::SYS_getpid as u64;
             if let Err(e) = syscall_info::set(pid, &info) {
-                panic!("PTRACE_SET_SYSCALL_INFO({info}) failed: {e}");
+                ptrace_atf::fail!("PTRACE_SET_SYSCALL_INFO({info}) failed: {e}");
             }
             let back = syscall_info::expect_get(pid).0;
             require_eq!(back, info, "read back after SET at the seccomp stop");
         }
     }
-    t.child.cont_to_exit(&t.w, EXIT_OK);
+    t.child.cont_to_exit(&t.w, EXIT_CODE);
 }
 
 /// uid/gid the tracer drops to in the root form of the SUSPEND_SECCOMP case.
@@ -269,14 +270,14 @@ fn suspend_denied(tc: &Tc, drop: bool) {
             libc::waitpid(sleeper, std::ptr::null_mut(), libc::__WALL);
         }
         match r {
-            Err(nix::errno::Errno::EPERM) => EXIT_OK,
+            Err(nix::errno::Errno::EPERM) => EXIT_CODE,
             Err(e) => child_fail!("SEIZE with PTRACE_O_SUSPEND_SECCOMP failed with {e}, not EPERM"),
             Ok(()) => {
                 child_fail!("SEIZE with PTRACE_O_SUSPEND_SECCOMP succeeded without CAP_SYS_ADMIN")
             }
         }
     });
-    helper.expect_exited(&w, EXIT_OK);
+    helper.expect_exited(&w, EXIT_CODE);
     w.expect_no_children();
 }
 
@@ -284,7 +285,7 @@ fn suspend_denied(tc: &Tc, drop: bool) {
 /// The child waits on a pipe (no stop, so every waiter sees only its exit).
 fn suspend_root(tc: &Tc) {
     let w = harness::waiter(tc);
-    let (r, wr) = nix::unistd::pipe().expect("pipe");
+    let (r, wr) = ptrace_atf::require_ok!(nix::unistd::pipe(), "pipe");
     let rfd = r.as_raw_fd();
     let child = Forkee::spawn(move || {
         install_filter();
@@ -295,17 +296,17 @@ fn suspend_root(tc: &Tc) {
         // SAFETY: raw getuid.
         let uid = unsafe { libc::syscall(libc::SYS_getuid) };
         child_require!(uid == 0, "getuid gave {uid}, errno {}", errno());
-        EXIT_OK
+        EXIT_CODE
     });
     match sys::seize(child.pid(), Options::SUSPEND_SECCOMP | Options::EXITKILL) {
         Ok(()) => {}
         Err(nix::errno::Errno::EINVAL) => tc.skip(
             "PTRACE_O_SUSPEND_SECCOMP gives EINVAL: kernel without CONFIG_CHECKPOINT_RESTORE",
         ),
-        Err(e) => panic!("SEIZE with PTRACE_O_SUSPEND_SECCOMP as root failed: {e}"),
+        Err(e) => ptrace_atf::fail!("SEIZE with PTRACE_O_SUSPEND_SECCOMP as root failed: {e}"),
     }
-    nix::unistd::write(&wr, b"g").expect("write to the pipe");
-    child.expect_exited(&w, EXIT_OK);
+    ptrace_atf::require_ok!(nix::unistd::write(&wr, b"g"), "write to the pipe");
+    child.expect_exited(&w, EXIT_CODE);
     w.expect_no_children();
 }
 

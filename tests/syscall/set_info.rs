@@ -3,13 +3,14 @@
 //! kernel must refuse. Skipped, naming the missing request, on kernels without it.
 
 use ptrace_atf::atf::{Program, Tc, TestCase};
+use ptrace_atf::trace::Options;
+use ptrace_atf::trace::ops;
 use ptrace_atf::trace::syscall_info::{self, Op, STRUCT_SIZE, SyscallInfo};
-use ptrace_atf::trace::{Options, sys};
 use ptrace_atf::{child_require, child_require_eq, require_eq};
 
 use nix::errno::Errno;
 
-use crate::common::{EXIT_OK, POISON, Tracee, errno, raw6, require_set_syscall_info};
+use crate::common::{EXIT_CODE, POISON, Tracee, errno, raw6, require_set_syscall_info};
 
 /// What the tracer changes, and where.
 #[derive(Clone, Copy)]
@@ -135,7 +136,7 @@ static VARIANTS: [Variant; 10] = [
 #[track_caller]
 fn set(t: &Tracee, info: &SyscallInfo) {
     if let Err(e) = syscall_info::set(t.pid(), info) {
-        panic!("PTRACE_SET_SYSCALL_INFO({info}) failed: {e}");
+        ptrace_atf::fail!("PTRACE_SET_SYSCALL_INFO({info}) failed: {e}");
     }
 }
 
@@ -163,7 +164,7 @@ fn scenario(tc: &Tc, act: Act) {
             }
             Act::Reject(..) => child_require_eq!(raw6(libc::SYS_getppid, POISON), parent),
         }
-        EXIT_OK
+        EXIT_CODE
     });
     require_set_syscall_info(tc, t.pid());
     let nr = match act {
@@ -197,7 +198,7 @@ fn scenario(tc: &Tc, act: Act) {
             set(&t, &info);
             let back = syscall_info::expect_get(t.pid()).0;
             require_eq!(back.args, NEW_ARGS, "args read back: {back}");
-            sys::cont(t.pid(), 0).expect("PTRACE_CONT");
+            ops::cont(t.pid(), 0);
             t.child.expect_exited(&t.w, NEW_ARGS[0] as i32);
             t.w.expect_no_children();
             return;
@@ -234,7 +235,7 @@ fn scenario(tc: &Tc, act: Act) {
             );
         }
     }
-    t.child.cont_to_exit(&t.w, EXIT_OK);
+    t.child.cont_to_exit(&t.w, EXIT_CODE);
 }
 
 /// Registers the family.

@@ -19,7 +19,7 @@ pub fn await_state(pid: Pid, states: &str, what: &str) {
         }
         let limit = ptrace_atf::atf::timescale::scaled(STATE_DEADLINE);
         if start.elapsed() > limit {
-            panic!("pid {pid} did not become {what} within {limit:?} (state {s:?})");
+            ptrace_atf::fail!("pid {pid} did not become {what} within {limit:?} (state {s:?})");
         }
         std::thread::sleep(Duration::from_millis(1));
     }

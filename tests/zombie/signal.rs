@@ -6,6 +6,7 @@ use nix::errno::Errno;
 use nix::sys::signal::kill;
 use nix::unistd::Pid;
 use ptrace_atf::atf::{Tc, TestCase};
+use ptrace_atf::netbsd::SameName;
 use ptrace_atf::trace::topology::Channel;
 use ptrace_atf::trace::{Forkee, Status, proc, sig_name};
 use ptrace_atf::{child_require_eq, harness, require, require_eq};
@@ -44,7 +45,7 @@ pub fn cases() -> Vec<TestCase> {
         TestCase::new("race1")
             .descr("random signals at dying processes for `duration` seconds (default 5, as NetBSD): in /proc each appears at most once per scan and its state never goes back (alive, zombie, gone)")
             .timeout(30)
-            .netbsd(&ptrace_atf::netbsd::id("race1"))
+            .netbsd_same_name()
             .body(race1),
     );
     out

@@ -115,7 +115,7 @@ fn attach_stops(w: &Waiter, tracee: Pid, was_stopped: bool) {
     for _ in 0..stops {
         w.expect(tracee, Want::Stopped(expect::ATTACH_STOP_SIGNAL));
         if let Err(e) = sys::cont(tracee, 0) {
-            panic!("PTRACE_CONT {tracee} failed: {e}");
+            ptrace_atf::fail!("PTRACE_CONT {tracee} failed: {e}");
         }
     }
 }
@@ -167,7 +167,6 @@ fn tracer_reaps_first(tc: &Tc, r: &Reap) {
 /// In round `round` of the scanning variant: scans /proc until `tpid`, which is dying and
 /// not reaped, is a zombie; each scan must list it exactly once, and its state never goes
 /// back from zombie.
-#[track_caller]
 fn scan_until_zombie(tpid: Pid, round: u32) {
     let start = Instant::now();
     let limit = ptrace_atf::atf::timescale::scaled(crate::common::STATE_DEADLINE);
@@ -183,10 +182,12 @@ fn scan_until_zombie(tpid: Pid, round: u32) {
         match proc::try_state(tpid) {
             Some('Z') => return,
             Some(_) => {}
-            None => panic!("round {round}: {tpid} vanished from /proc before its tracer reaped it"),
+            None => ptrace_atf::fail!(
+                "round {round}: {tpid} vanished from /proc before its tracer reaped it"
+            ),
         }
         if start.elapsed() > limit {
-            panic!("round {round}: {tpid} did not become a zombie within {limit:?}");
+            ptrace_atf::fail!("round {round}: {tpid} did not become a zombie within {limit:?}");
         }
     }
 }
@@ -269,7 +270,7 @@ fn parent_attach(tc: &Tc, stopped: bool) {
     if stopped {
         await_stopped(child.pid());
     }
-    sys::attach(child.pid()).unwrap_or_else(|e| tc.fail(format!("PTRACE_ATTACH failed: {e}")));
+    sys::attach(child.pid()).unwrap_or_else(|e| ptrace_atf::fail!("PTRACE_ATTACH failed: {e}"));
     require_eq!(
         proc::tracer_pid(child.pid()),
         nix::unistd::getpid().as_raw(),
