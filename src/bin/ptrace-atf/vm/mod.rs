@@ -150,6 +150,8 @@ struct Ctx<'a> {
     /// Whether KVM worked (None: not tried yet).
     kvm_works: Option<bool>,
     all_lines: bool,
+    /// The boot directories used so far (the same kernel given twice gets two).
+    dirs: Vec<PathBuf>,
 }
 
 fn boot_once(ctx: &Ctx, k: &kernel::Kernel, cpu: &str, accel: Accel, dir: &Path) -> (End, f64) {
@@ -204,7 +206,15 @@ fn boot_once(ctx: &Ctx, k: &kernel::Kernel, cpu: &str, accel: Accel, dir: &Path)
 /// Boots `k` with `cpu`, falling back from KVM to TCG when KVM fails before the guest
 /// starts.
 fn boot(ctx: &mut Ctx, k: &kernel::Kernel, cpu: &str) -> Outcome {
-    let dir = ctx.out.join(dir_name(&format!("{}_{}", k.label, cpu)));
+    let base = dir_name(&format!("{}_{}", k.label, cpu));
+    let mut dir = ctx.out.join(&base);
+    for n in 2.. {
+        if !ctx.dirs.contains(&dir) {
+            break;
+        }
+        dir = ctx.out.join(format!("{base}-{n}"));
+    }
+    ctx.dirs.push(dir.clone());
     let _ = std::fs::create_dir_all(&dir);
     let try_kvm = match ctx.args.accel {
         AccelChoice::Kvm => true,
@@ -351,6 +361,7 @@ pub fn run(args: Args, bins: &Path) -> ExitCode {
         initrd,
         out,
         kvm_works: None,
+        dirs: Vec::new(),
         all_lines: args.verbose || boots == 1,
     };
     let mut outcomes = Vec::new();
