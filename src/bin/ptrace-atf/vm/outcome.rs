@@ -86,10 +86,15 @@ pub fn read_back(dir: &Path) -> Back {
     let mut results = results::collect(report.lines.iter().map(String::as_str));
     let console_text = read("console.log");
     let scan = console::scan(&console_text);
-    // init also echoes each line to the console: what the channel lost, the console may
-    // have (a line a kernel message broke is not a result line and is left out).
-    for (id, r) in results::collect(console_text.lines()) {
-        results.entry(id).or_insert(r);
+    // init also echoes each line to the console: what an incomplete channel lost, the
+    // console may have. A kernel message can break a console line in two, so only ids of
+    // the suite's own programs are taken, and never when the channel is whole.
+    if !report.complete {
+        for (id, r) in results::collect(console_text.lines()) {
+            if results::is_suite_id(&id) {
+                results.entry(id).or_insert(r);
+            }
+        }
     }
     let status = if report.complete { report.status } else { None };
     let db = report
