@@ -254,10 +254,14 @@ pub fn report(o: &Outcome) {
                         .scan
                         .troubles
                         .iter()
-                        .find(|t| t.last_started == p.last_started && p.line - t.line <= 60)
+                        .find(|t| {
+                            t.last_started == p.last_started
+                                && t.line <= p.line
+                                && p.line - t.line <= 60
+                        })
                         .map(|t| t.line)
                         .unwrap_or(p.line);
-                    (p.line, (p.line - from + 5).min(80), 20)
+                    (p.line, (p.line.saturating_sub(from) + 5).min(80), 20)
                 }
                 None => (console_text.lines().count().saturating_sub(1), 30, 0),
             };
