@@ -32,7 +32,7 @@ mkdir -p "$dir"
 # The package a metapackage stands for now (versions move), e.g.
 # linux-image-6.12-cloud-amd64 -> linux-image-6.12.117+deb12-cloud-amd64.
 resolve() {
-    apt-cache depends "$1" 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}'
+    apt-cache depends "$1" 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}' || true
 }
 shopt -s nullglob
 debs=("$dir"/linux-image-*.deb)

@@ -72,6 +72,21 @@ pub fn parse_line(line: &str) -> Option<CaseResult> {
     })
 }
 
+/// Whether `id` names a case of one of the suite's installed programs
+/// (`area/t_area_waiter:case`), not a fragment of one.
+pub fn is_suite_id(id: &str) -> bool {
+    let Some((prog, case)) = id.split_once(':') else {
+        return false;
+    };
+    let Some((area, name)) = prog.split_once('/') else {
+        return false;
+    };
+    !case.is_empty()
+        && ptrace_atf::suite::AREAS
+            .iter()
+            .any(|a| a.dir == area && ptrace_atf::suite::base_program(name) == a.program)
+}
+
 /// Every result line among `lines`, by case id (a case reported twice keeps its last).
 pub fn collect<'a>(lines: impl IntoIterator<Item = &'a str>) -> BTreeMap<String, CaseResult> {
     lines
@@ -175,6 +190,20 @@ mod tests {
         ] {
             assert_eq!(parse_line(l), None, "{l}");
         }
+    }
+
+    #[test]
+    fn suite_ids_and_fragments() {
+        assert!(is_suite_id("fork/t_fork_waitpid:fork1"));
+        assert!(is_suite_id("dbregs_x86/t_dbregs_x86_pidfd:step1"));
+        assert!(is_suite_id("lwp/t_lwp:x"));
+        // What is left of a console line after a kernel message cut into it.
+        assert!(!is_suite_id(
+            "egs_x86_waitid:dbregs_cve_2018_8897_mov_ss_syscall"
+        ));
+        assert!(!is_suite_id("s_waitid:interrupt_without_seize"));
+        assert!(!is_suite_id("fork/t_lwp_wait:x"));
+        assert!(!is_suite_id("fork/t_fork_waitpid:"));
     }
 
     #[test]
