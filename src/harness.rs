@@ -85,6 +85,14 @@ pub fn require_waiter_options(tc: &Tc, w: &Waiter) {
     }
 }
 
+/// Skips the case when Yama forbids PTRACE_ATTACH/PTRACE_SEIZE here (`ops::attach_refusal`:
+/// scope 3, or scope 2 without CAP_SYS_PTRACE), naming the scope.
+pub fn require_attach_allowed(tc: &Tc) {
+    if let Some(why) = crate::trace::ops::attach_refusal() {
+        tc.skip(why);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use crate::atf::state::{self, Sink};
@@ -107,13 +115,5 @@ mod tests {
         state::end();
         let msg = err.downcast_ref::<String>().cloned().unwrap_or_default();
         assert!(msg.contains("1 + 1 == 3 not met"), "{msg}");
-    }
-}
-
-/// Skips the case when Yama forbids PTRACE_ATTACH/PTRACE_SEIZE here (`ops::attach_refusal`:
-/// scope 3, or scope 2 without CAP_SYS_PTRACE), naming the scope.
-pub fn require_attach_allowed(tc: &Tc) {
-    if let Some(why) = crate::trace::ops::attach_refusal() {
-        tc.skip(why);
     }
 }
