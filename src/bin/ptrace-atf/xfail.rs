@@ -106,11 +106,11 @@ fn modified(path: &Path) -> String {
 }
 
 /// A case by its program (`area/program`) and name.
-type CaseKey = (String, String);
+pub type CaseKey = (String, String);
 
 /// Every expected failure the built programs declare, per installed program:
 /// (`area/program`, case) -> (bug, description).
-fn declared(bins: &Path) -> Result<BTreeMap<CaseKey, (String, String)>, String> {
+pub fn declared(bins: &Path) -> Result<BTreeMap<CaseKey, (String, String)>, String> {
     let catalog = crate::cases::catalog(bins)?;
     Ok(catalog
         .iter()
@@ -144,17 +144,7 @@ pub fn run(args: Args, bins: &Path) -> ExitCode {
         Ok(d) => d,
         Err(e) => return crate::fail(3, &e),
     };
-    println!("Expected failures declared by the suite (X-bug):");
-    let mut shown = std::collections::BTreeSet::new();
-    for ((prog, case), (bug, descr)) in &declared {
-        let base = ptrace_atf::suite::base_program(prog.rsplit('/').next().unwrap_or(prog));
-        if shown.insert((base.to_string(), case.clone())) {
-            println!("  {base}:{case} (under every waiter)  bug: {bug}\n      {descr}");
-        }
-    }
-    if declared.is_empty() {
-        println!("  (none)");
-    }
+    print_declared(&declared);
     let (db, how) = match args.results_file {
         Some(db) => (db, "given with --results-file"),
         None => match last_full_run(bins) {
@@ -177,7 +167,7 @@ pub fn run(args: Args, bins: &Path) -> ExitCode {
         Ok(r) => r,
         Err(e) => return crate::fail(4, &e),
     };
-    let mut bugs: BTreeMap<(String, String), String> = match db_exec(&kyua, &db, BUGS_SQL) {
+    let bugs: BTreeMap<(String, String), String> = match db_exec(&kyua, &db, BUGS_SQL) {
         Ok(r) => r
             .into_iter()
             .filter(|r| r.len() >= 3)
@@ -185,7 +175,36 @@ pub fn run(args: Args, bins: &Path) -> ExitCode {
             .collect(),
         Err(e) => return crate::fail(4, &e),
     };
-    for (key, (bug, _)) in &declared {
+    let source = format!("{} ({how}, {})", db.display(), modified(&db));
+    ExitCode::from(u8::from(print_ledger(&declared, bugs, &rows, &source)))
+}
+
+/// Prints the expected failures the suite declares, once per base program.
+pub fn print_declared(declared: &BTreeMap<CaseKey, (String, String)>) {
+    println!("Expected failures declared by the suite (X-bug):");
+    let mut shown = std::collections::BTreeSet::new();
+    for ((prog, case), (bug, descr)) in declared {
+        let base = ptrace_atf::suite::base_program(prog.rsplit('/').next().unwrap_or(prog));
+        if shown.insert((base.to_string(), case.clone())) {
+            println!("  {base}:{case} (under every waiter)  bug: {bug}\n      {descr}");
+        }
+    }
+    if declared.is_empty() {
+        println!("  (none)");
+    }
+}
+
+/// Prints what became of each expected failure in a run's `rows` (program path, case,
+/// result type, reason: kyua's database or a LAVA job's log), `bugs` being the X-bug
+/// values the run recorded. Returns whether one needs attention (now passes, failed in
+/// another way, undeclared).
+pub fn print_ledger(
+    declared: &BTreeMap<CaseKey, (String, String)>,
+    mut bugs: BTreeMap<CaseKey, String>,
+    rows: &[Vec<String>],
+    source: &str,
+) -> bool {
+    for (key, (bug, _)) in declared {
         bugs.entry(key.clone()).or_insert_with(|| bug.clone());
     }
     let mut by_fate: BTreeMap<Fate, Vec<String>> = BTreeMap::new();
@@ -210,7 +229,7 @@ pub fn run(args: Args, bins: &Path) -> ExitCode {
                 .push(format!("{prog}:{case}  [{bug}]"));
         }
     }
-    println!("\nIn {} ({how}, {}):", db.display(), modified(&db));
+    println!("\nIn {source}:");
     if by_fate.is_empty() {
         println!("  no result of a case that expects a failure");
     }
@@ -220,10 +239,9 @@ pub fn run(args: Args, bins: &Path) -> ExitCode {
             println!("    {c}");
         }
     }
-    let attention = by_fate
+    by_fate
         .keys()
-        .any(|f| matches!(f, Fate::NowPasses | Fate::OtherFailure | Fate::Undeclared));
-    ExitCode::from(u8::from(attention))
+        .any(|f| matches!(f, Fate::NowPasses | Fate::OtherFailure | Fate::Undeclared))
 }
 
 #[cfg(test)]

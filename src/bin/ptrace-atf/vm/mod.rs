@@ -7,14 +7,14 @@
 
 mod channel;
 mod console;
-mod guest;
-mod initramfs;
-mod kernel;
-mod libs;
+pub(crate) mod guest;
+pub(crate) mod initramfs;
+pub(crate) mod kernel;
+pub(crate) mod libs;
 mod matrix;
 mod progress;
 mod qemu;
-mod results;
+pub(crate) mod results;
 
 use qemu::{Accel, End};
 use results::CaseResult;
@@ -143,6 +143,24 @@ fn dir_name(s: &str) -> String {
 
 /// The guest's image contents from the host: programs, busybox, libraries, kyua.
 fn collect_spec(bins: &Path, args: &Args) -> Result<guest::Spec, String> {
+    suite_spec(
+        bins,
+        args.direct,
+        guest::Run {
+            filters: args.filters.clone(),
+            jobs: args.smp,
+            vars: args.vars.clone(),
+            direct: args.direct,
+            verbose: false,
+            heartbeat: 10,
+            prelude: args.guest_prelude.clone(),
+        },
+    )
+}
+
+/// The guest's image contents from the host for `run` (also used by `ptrace-atf lava`):
+/// programs, busybox, libraries, kyua (unless `direct`).
+pub(crate) fn suite_spec(bins: &Path, direct: bool, run: guest::Run) -> Result<guest::Spec, String> {
     let runner = {
         let p = bins.join("ptrace-atf");
         if p.is_file() {
@@ -168,7 +186,7 @@ fn collect_spec(bins: &Path, args: &Args) -> Result<guest::Spec, String> {
         .map(PathBuf::from)
         .find(|p| p.is_file())
         .ok_or("busybox is not installed (install busybox-static)")?;
-    let kyua = if args.direct {
+    let kyua = if direct {
         None
     } else {
         crate::kyua::find().map(|bin| guest::Kyua {
@@ -188,15 +206,7 @@ fn collect_spec(bins: &Path, args: &Args) -> Result<guest::Spec, String> {
         busybox,
         libs,
         kyua,
-        run: guest::Run {
-            filters: args.filters.clone(),
-            jobs: args.smp,
-            vars: args.vars.clone(),
-            direct: args.direct,
-            verbose: false,
-            heartbeat: 10,
-            prelude: args.guest_prelude.clone(),
-        },
+        run,
     })
 }
 
