@@ -145,7 +145,10 @@ impl P<'_> {
                 let start = self.i;
                 while self.i < self.s.len() && !b",}]".contains(&self.s[self.i]) {
                     if self.s[self.i] == b':'
-                        && self.s.get(self.i + 1).is_none_or(|c| c.is_ascii_whitespace())
+                        && self
+                            .s
+                            .get(self.i + 1)
+                            .is_none_or(|c| c.is_ascii_whitespace())
                     {
                         break;
                     }
@@ -252,18 +255,19 @@ pub fn parse_line(line: &str) -> Result<Option<Record>, String> {
     Ok(Some(Record { lvl, msg }))
 }
 
-/// Every record of a log; the first line that looks like a record but is not one is an
-/// error (with its line number).
-pub fn parse(text: &str) -> Result<Vec<Record>, String> {
+/// Every record of a log, and the lines that look like records but cannot be read (line
+/// number, why): a log cut short (a killed dispatcher) keeps what it holds.
+pub fn parse(text: &str) -> (Vec<Record>, Vec<(usize, String)>) {
     let mut out = Vec::new();
+    let mut bad = Vec::new();
     for (n, line) in text.lines().enumerate() {
         match parse_line(line) {
             Ok(Some(r)) => out.push(r),
             Ok(None) => {}
-            Err(e) => return Err(format!("line {}: {e}", n + 1)),
+            Err(e) => bad.push((n + 1, e)),
         }
     }
-    Ok(out)
+    (out, bad)
 }
 
 #[cfg(test)]
@@ -278,7 +282,8 @@ mod tests {
 lava-run said something else
 {"dt": "x", "lvl": "debug", "msg": {"list": ["a", "b"], "n": 3}}
 "#;
-        let r = parse(log).unwrap();
+        let (r, bad) = parse(log);
+        assert!(bad.is_empty());
         assert_eq!(r.len(), 3);
         assert_eq!(r[0].lvl, "target");
         assert_eq!(
@@ -291,7 +296,10 @@ lava-run said something else
         assert_eq!(r[1].msg.field("result"), Some("fail"));
         assert_eq!(
             r[2].msg.get("list"),
-            Some(&Value::List(vec![Value::Str("a".into()), Value::Str("b".into())]))
+            Some(&Value::List(vec![
+                Value::Str("a".into()),
+                Value::Str("b".into())
+            ]))
         );
         assert_eq!(r[2].msg.field("n"), Some("3"));
     }
@@ -302,8 +310,13 @@ lava-run said something else
             .unwrap()
             .unwrap();
         assert_eq!(r.msg.str(), Some("\x1b[0mA\u{e9}\t\u{85}"));
-        assert!(parse("{\"lvl\": \"target\", \"msg\": \"unterminated}\n").is_err());
-        assert!(parse(r#"{"lvl": "x", "msg": "\q"}"#).is_err());
+        let (r, bad) = parse(
+            "{\"lvl\": \"target\", \"msg\": \"unterminated}\n{\"lvl\": \"x\", \"msg\": \"ok\"}\n",
+        );
+        assert_eq!(r.len(), 1);
+        assert_eq!(bad.len(), 1);
+        assert_eq!(bad[0].0, 1);
+        assert!(parse_line(r#"{"lvl": "x", "msg": "\q"}"#).is_err());
         assert_eq!(parse_line("{\"dt\": \"x\"}").unwrap(), None);
         assert_eq!(parse_line("").unwrap(), None);
     }

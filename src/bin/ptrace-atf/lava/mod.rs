@@ -19,19 +19,18 @@ use std::process::{Command, ExitCode, Stdio};
 
 /// Exit statuses of `ptrace-atf lava`.
 pub const EXIT_CODES: &str = "\
-Exit status:
-  job:
-    0  the ramdisk and the job definition were written
-    2  usage error (bad option or argument, a kernel file that is missing, neither --kernel
-       nor --kernel-url)
-    3  the test programs or busybox (install busybox-static) are missing, dpkg-deb or gzip
-       is missing, or a file cannot be written
-  results:
-    0  LAVA's job passed, every ATF case is good (passed, skipped, expected failure), the
-       suite ran to its end, the kernel stayed healthy, LAVA's records agree with the
-       suite's lines, and no expected failure needs a look
-    1  any of those is not so (each reason is printed)
-    2  usage error, or the file is not a LAVA job log";
+Exit status of `lava job`:
+  0  the ramdisk and the job definition were written
+  2  usage error (bad option or argument, a kernel file that is missing, neither --kernel
+     nor --kernel-url)
+  3  the test programs or busybox (install busybox-static) are missing, dpkg-deb or gzip
+     is missing, or a file cannot be written
+Exit status of `lava results`:
+  0  LAVA's job passed, every ATF case is good (passed, skipped, expected failure), the
+     suite ran to its end, the kernel stayed healthy, LAVA's records agree with the
+     suite's lines, and no expected failure needs a look
+  1  any of those is not so (each reason is printed)
+  2  usage error, a log that cannot be read, or a file that is not a LAVA job log";
 
 /// Options of `ptrace-atf lava`.
 #[derive(clap::Args)]
@@ -201,7 +200,15 @@ fn write_job(a: JobArgs, bins: &Path) -> ExitCode {
     if a.kernel.is_none() && a.kernel_url.is_none() {
         return fail(2, "give --kernel IMAGE or --kernel-url URL (or both)");
     }
-    let out = a.output.clone().unwrap_or_else(|| bins.join("ptrace-atf-lava"));
+    if let Some(k) = &a.kernel
+        && !k.is_file()
+    {
+        return fail(2, &format!("kernel {}: no such file", k.display()));
+    }
+    let out = a
+        .output
+        .clone()
+        .unwrap_or_else(|| bins.join("ptrace-atf-lava"));
     if let Err(e) = std::fs::create_dir_all(&out) {
         return fail(3, &format!("cannot create {}: {e}", out.display()));
     }
@@ -217,7 +224,10 @@ fn write_job(a: JobArgs, bins: &Path) -> ExitCode {
             label = resolved.label.clone();
             let dest = out.join(format!("vmlinuz-{}", vm::kernel::label_of(&label)));
             if let Err(e) = std::fs::copy(&resolved.image, &dest) {
-                return fail(3, &format!("cannot copy the kernel to {}: {e}", dest.display()));
+                return fail(
+                    3,
+                    &format!("cannot copy the kernel to {}: {e}", dest.display()),
+                );
             }
             println!("ptrace-atf lava: kernel {label}: {}", dest.display());
             a.kernel_url.clone().unwrap_or_else(|| file_url(&dest))
@@ -328,10 +338,14 @@ fn results(a: ResultsArgs, bins: &Path) -> ExitCode {
             Err(e) => return fail(2, &format!("{}: {e}", a.log.display())),
         }
     };
-    let records = match log::parse(&text) {
-        Ok(r) => r,
-        Err(e) => return fail(2, &format!("{}: not a LAVA job log: {e}", a.log.display())),
-    };
+    let (records, unreadable) = log::parse(&text);
+    if let Some((n, e)) = unreadable.first() {
+        eprintln!(
+            "ptrace-atf lava: warning: {}: {} lines unreadable, skipped (the first, line {n}: {e})",
+            a.log.display(),
+            unreadable.len()
+        );
+    }
     if records.is_empty() {
         return fail(
             2,
@@ -387,12 +401,8 @@ fn results(a: ResultsArgs, bins: &Path) -> ExitCode {
         Ok(declared) => {
             crate::xfail::print_declared(&declared);
             let source = format!("the LAVA job log {}", a.log.display());
-            if crate::xfail::print_ledger(
-                &declared,
-                Default::default(),
-                &b.ledger_rows(),
-                &source,
-            ) {
+            if crate::xfail::print_ledger(&declared, Default::default(), &b.ledger_rows(), &source)
+            {
                 bad.push("an expected failure needs a look (see the ledger)".into());
             }
         }

@@ -255,7 +255,7 @@ mod tests {
 
     #[test]
     fn the_log_gives_kyua_types_reasons_and_disagreements() {
-        let b = bridge(&parse(LOG).unwrap());
+        let b = bridge(&parse(LOG).0);
         assert_eq!(b.kernel.as_deref(), Some("6.12.117+deb12-cloud-amd64"));
         assert_eq!(b.cases.len(), 5);
         let k = |id: &str| b.cases[id].kind;
@@ -293,7 +293,10 @@ mod tests {
         assert_eq!(lava_word(Kind::ExpectedFailure), "pass");
         assert_eq!(lava_word(Kind::Broken), "fail");
         assert_eq!(lava_word(Kind::Skipped), "skip");
-        assert_eq!(id_of("t_dbregs_x86_pidfd.x").as_deref(), Some("dbregs_x86/t_dbregs_x86_pidfd:x"));
+        assert_eq!(
+            id_of("t_dbregs_x86_pidfd.x").as_deref(),
+            Some("dbregs_x86/t_dbregs_x86_pidfd:x")
+        );
         assert_eq!(id_of("nope.x"), None);
     }
 }

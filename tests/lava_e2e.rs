@@ -1,0 +1,225 @@
+//! End to end with LAVA's own dispatcher: `ptrace-atf lava job` for a Debian kernel and one
+//! program of the suite, a QEMU device rendered from Debian's qemu.jinja2
+//! (scripts/lava-qemu-device.sh), `lava-run` standalone, `ptrace-atf lava results` on its
+//! log; then `ptrace-atf vm` on the same kernel and program, and the two compared case by
+//! case.
+//!
+//! Needs root, lava-dispatcher (`lava-run`), qemu-system-x86, busybox-static and a kernel:
+//! PTRACE_ATF_LAVA_KERNEL (a linux-image-*.deb or a vmlinuz), else the first
+//! target/ci-kernel/linux-image-*.deb (.ci/run downloads one). Without them the test is
+//! skipped and says why; with PTRACE_ATF_REQUIRE_LAVA=1 (CI) it fails instead.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const ME: &str = env!("CARGO_BIN_EXE_ptrace-atf");
+const FILTER: &str = "zombie/t_zombie_waitpid";
+
+fn in_path(name: &str) -> bool {
+    std::env::var("PATH")
+        .unwrap_or_default()
+        .split(':')
+        .any(|d| Path::new(d).join(name).is_file())
+}
+
+fn kernel() -> Option<PathBuf> {
+    if let Some(k) = std::env::var_os("PTRACE_ATF_LAVA_KERNEL") {
+        return Some(PathBuf::from(k));
+    }
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/ci-kernel");
+    let mut debs: Vec<PathBuf> = std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("linux-image-") && n.ends_with(".deb"))
+        })
+        .collect();
+    debs.sort();
+    debs.into_iter().next()
+}
+
+/// Why the test cannot run here, if it cannot.
+fn missing() -> Option<String> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Some("lava-run must run as root".into());
+    }
+    for (tool, pkg) in [
+        ("lava-run", "lava-dispatcher"),
+        ("qemu-system-x86_64", "qemu-system-x86"),
+        ("busybox", "busybox-static"),
+        ("cpio", "cpio"),
+        ("gzip", "gzip"),
+    ] {
+        if !in_path(tool) {
+            return Some(format!("{tool} is not installed (apt-get install {pkg})"));
+        }
+    }
+    match kernel() {
+        Some(k) if k.is_file() => None,
+        Some(k) => Some(format!("kernel {} does not exist", k.display())),
+        None => Some(
+            "no kernel: set PTRACE_ATF_LAVA_KERNEL or put a linux-image-*.deb in target/ci-kernel"
+                .into(),
+        ),
+    }
+}
+
+/// Runs `cmd` with its stdout and stderr to files, for at most `limit`; a command past it
+/// gets SIGTERM (lava-run then stops its qemu), then SIGKILL a minute later.
+fn run_limited(cmd: &mut Command, out: &Path, err: &Path, limit: Duration) -> Option<i32> {
+    let mut child = cmd
+        .stdout(std::fs::File::create(out).unwrap())
+        .stderr(std::fs::File::create(err).unwrap())
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    let mut termed = None;
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            return if termed.is_some() { None } else { st.code() };
+        }
+        match termed {
+            None if start.elapsed() > limit => {
+                // SAFETY: signals the child we spawned and have not reaped.
+                unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+                termed = Some(Instant::now());
+            }
+            Some(t) if t.elapsed() > Duration::from_secs(60) => {
+                let _ = child.kill();
+            }
+            _ => {}
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// `id -> result type` of every kyua-style line (`id  ->  type[: reason]  [..s]`).
+fn types(text: &str) -> BTreeMap<String, String> {
+    text.lines()
+        .filter_map(|l| {
+            let (id, rest) = l.trim().split_once("  ->  ")?;
+            if !id.starts_with("zombie/") {
+                return None;
+            }
+            let word = rest
+                .split([':', ' '])
+                .next()
+                .unwrap_or_default()
+                .to_string();
+            Some((id.to_string(), word))
+        })
+        .collect()
+}
+
+#[test]
+fn lava_run_records_what_vm_reports_case_by_case() {
+    if let Some(why) = missing() {
+        if std::env::var_os("PTRACE_ATF_REQUIRE_LAVA").is_some() {
+            panic!("PTRACE_ATF_REQUIRE_LAVA is set but: {why}");
+        }
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let kernel = kernel().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+
+    let job = Command::new(ME)
+        .args(["lava", "job", "--kernel"])
+        .arg(&kernel)
+        .arg("--output")
+        .arg(t.join("job"))
+        .args(["--test-minutes", "20", FILTER])
+        .output()
+        .unwrap();
+    assert!(
+        job.status.success(),
+        "lava job: {}{}",
+        String::from_utf8_lossy(&job.stdout),
+        String::from_utf8_lossy(&job.stderr)
+    );
+    let job_yaml = t.join("job/job.yaml");
+    let device = t.join("device.yaml");
+    let render = Command::new(root.join("scripts/lava-qemu-device.sh"))
+        .arg(&job_yaml)
+        .arg(&device)
+        .arg(root.join("target/lava-server"))
+        .output()
+        .unwrap();
+    assert!(
+        render.status.success(),
+        "lava-qemu-device.sh: {}",
+        String::from_utf8_lossy(&render.stderr)
+    );
+
+    let log = t.join("job.log");
+    let code = run_limited(
+        Command::new("lava-run")
+            .arg("--job-id")
+            .arg(std::process::id().to_string())
+            .arg("--output-dir")
+            .arg(t.join("lava-out"))
+            .arg("--device")
+            .arg(&device)
+            .arg(&job_yaml),
+        &t.join("lava-run.out"),
+        &log,
+        Duration::from_secs(25 * 60),
+    );
+    let log_text = std::fs::read_to_string(&log).unwrap_or_default();
+    let tail: String = {
+        let lines: Vec<&str> = log_text.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    };
+    assert_eq!(code, Some(0), "lava-run failed; its log ends:\n{tail}");
+    // LAVA recorded one result per case, plus suite-run and kernel-health.
+    let recorded = log_text
+        .lines()
+        .filter(|l| {
+            l.contains("\"lvl\": \"results\"") && l.contains("\"definition\": \"0_ptrace-atf\"")
+        })
+        .count();
+
+    let bridge = Command::new(ME)
+        .args(["lava", "results"])
+        .arg(&log)
+        .output()
+        .unwrap();
+    let bridge_out = String::from_utf8_lossy(&bridge.stdout).into_owned();
+    assert_eq!(
+        bridge.status.code(),
+        Some(0),
+        "lava results:\n{bridge_out}{}",
+        String::from_utf8_lossy(&bridge.stderr)
+    );
+    assert!(bridge_out.contains("suite-run: pass; kernel-health: pass; LAVA job: pass"));
+    let from_lava = types(&bridge_out);
+    assert!(!from_lava.is_empty(), "no case in:\n{bridge_out}");
+    assert_eq!(recorded, from_lava.len() + 2, "LAVA's results records");
+
+    let vm = Command::new(ME)
+        .arg("vm")
+        .arg("--kernel")
+        .arg(&kernel)
+        .arg("--output")
+        .arg(t.join("vm"))
+        .args(["--timeout", "1200", FILTER])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let vm_out = String::from_utf8_lossy(&vm.stdout).into_owned();
+    assert_eq!(vm.status.code(), Some(0), "vm:\n{vm_out}");
+    let from_vm = types(&vm_out);
+    assert_eq!(
+        from_lava, from_vm,
+        "LAVA and vm differ (left: LAVA, right: vm)"
+    );
+}
