@@ -3,6 +3,7 @@
 //! script the job's test definition runs: it runs the suite and reports each ATF case with
 //! `lava-test-case`, then the kernel's health. Pure: strings only.
 
+use crate::vm::console::TROUBLE;
 use crate::vm::guest::{BIN, TREE, WRAP};
 
 /// The shell prompt the ramdisk's shell prints (the job's boot `prompts`).
@@ -20,21 +21,6 @@ pub const START_MARK: &str = "ptrace-atf-lava: suite start";
 pub const HEALTH_CASE: &str = "kernel-health";
 /// The name of the test case saying whether the suite ran to its end.
 pub const RUN_CASE: &str = "suite-run";
-
-/// Kernel-log messages that mean kernel trouble (those `vm` looks for on the console).
-pub const TROUBLE: &[&str] = &[
-    "BUG:",
-    "Oops:",
-    "WARNING:",
-    "general protection fault",
-    "Kernel panic",
-    "detected stalls",
-    "soft lockup",
-    "hard LOCKUP",
-    "blocked for more than",
-    "kernel BUG at",
-    "nobody cared",
-];
 
 /// The LAVA test case name of an ATF case `area/program:case`: `program.case` (LAVA
 /// turns `/` into `_`; program names are unique across areas and hold no dot).

@@ -44,7 +44,7 @@ enum Sub {
     /// Write the ramdisk and a LAVA job definition that boots a kernel with it, runs the
     /// suite (FILTERS: kyua's, as for `test`) and reports every ATF case as a LAVA test
     /// case, plus `kernel-health` and `suite-run`.
-    Job(JobArgs),
+    Job(Box<JobArgs>),
     /// Read a LAVA job's log (`lava-run`'s stderr, or `lavacli jobs logs --raw JOB`) back
     /// into per-case results, the summary and the expected-failure ledger.
     Results(ResultsArgs),
@@ -160,7 +160,7 @@ fn fail(code: u8, msg: &str) -> ExitCode {
 /// `ptrace-atf lava`.
 pub fn run(args: Args, bins: &Path) -> ExitCode {
     match args.cmd {
-        Sub::Job(a) => write_job(a, bins),
+        Sub::Job(a) => write_job(*a, bins),
         Sub::Results(a) => results(a, bins),
     }
 }
@@ -391,6 +391,19 @@ fn results(a: ResultsArgs, bins: &Path) -> ExitCode {
     );
     for l in &b.health_lines {
         println!("  {l}");
+    }
+    for t in b.console.troubles.iter().take(20) {
+        println!(
+            "ptrace-atf lava: console: {} (last case started: {})",
+            t.text,
+            t.last_started.as_deref().unwrap_or("none")
+        );
+    }
+    if b.console.troubles.len() > 20 {
+        println!(
+            "ptrace-atf lava: console: ... and {} more kernel reports",
+            b.console.troubles.len() - 20
+        );
     }
     for m in &b.mismatches {
         println!("ptrace-atf lava: disagreement: {m}");

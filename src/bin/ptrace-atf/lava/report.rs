@@ -44,6 +44,9 @@ pub struct Bridge {
     pub job: Option<(String, String)>,
     /// The kernel the guest ran (from the guest's first line).
     pub kernel: Option<String>,
+    /// The console's kernel trouble (oops, BUG, warning, panic), each with the case that
+    /// had started last (`vm`'s console scan).
+    pub console: crate::vm::console::Scan,
 }
 
 /// `area/program:case` for a LAVA name `program.case` (area from the suite's table).
@@ -62,7 +65,18 @@ pub fn bridge(records: &[Record]) -> Bridge {
     let mut b = Bridge::default();
     let mut lines: BTreeMap<String, CaseResult> = BTreeMap::new();
     let mut recorded: Vec<Recorded> = Vec::new();
+    // The console as the guest printed it, without the suite's and the script's own lines
+    // (a case's reason may quote the kernel log).
+    let mut console = String::new();
     for r in records {
+        if r.lvl == "target"
+            && let Some(msg) = r.msg.str()
+            && !msg.contains("  ->  ")
+            && !msg.contains("ptrace-atf-lava: ")
+        {
+            console.push_str(msg);
+            console.push('\n');
+        }
         match r.lvl.as_str() {
             "target" => {
                 let Some(msg) = r.msg.str() else { continue };
@@ -110,6 +124,7 @@ pub fn bridge(records: &[Record]) -> Bridge {
             _ => {}
         }
     }
+    b.console = crate::vm::console::scan(&console);
     let by_name: BTreeMap<String, &CaseResult> = lines
         .values()
         .filter_map(|c| Some((lava_name(&c.id)?, c)))
@@ -222,6 +237,12 @@ impl Bridge {
                 self.health.as_deref().unwrap_or("not recorded")
             ));
         }
+        if let Some(p) = &self.console.panic {
+            why.push(format!(
+                "the kernel panicked (last case started: {})",
+                p.last_started.as_deref().unwrap_or("none")
+            ));
+        }
         if !self.mismatches.is_empty() {
             why.push(format!(
                 "{} disagreements between LAVA and the suite",
@@ -250,6 +271,8 @@ mod tests {
 {"dt": "1", "lvl": "target", "msg": "ptrace-atf-lava:   [ 1.0] WARNING: at x"}
 {"dt": "1", "lvl": "results", "msg": {"case": "suite-run", "definition": "0_ptrace-atf", "result": "pass"}}
 {"dt": "1", "lvl": "results", "msg": {"case": "kernel-health", "definition": "0_ptrace-atf", "result": "fail"}}
+{"dt": "1", "lvl": "target", "msg": "[    3.1] ptrace-atf-vm: start zombie/t_zombie_waitpid:d"}
+{"dt": "1", "lvl": "target", "msg": "[    3.2] WARNING: CPU: 1 PID: 7 at kernel/x.c:1 f+0x1/0x2"}
 {"dt": "1", "lvl": "results", "msg": {"case": "job", "definition": "lava", "result": "pass"}}
 "#;
 
@@ -276,6 +299,12 @@ mod tests {
         assert_eq!(b.run.as_deref(), Some("pass"));
         assert_eq!(b.health_lines.len(), 2);
         assert_eq!(b.job, Some(("pass".into(), String::new())));
+        assert_eq!(b.console.troubles.len(), 1, "{:?}", b.console);
+        assert_eq!(
+            b.console.troubles[0].last_started.as_deref(),
+            Some("zombie/t_zombie_waitpid:d")
+        );
+        assert!(b.console.panic.is_none());
         let why = b.bad_reasons();
         assert!(why.iter().any(|w| w == "0 failed, 1 broken"), "{why:?}");
         assert!(why.iter().any(|w| w == "kernel-health: fail"), "{why:?}");

@@ -6,7 +6,7 @@
 //! one format, read without booting). This file wires them together.
 
 mod channel;
-mod console;
+pub(crate) mod console;
 pub(crate) mod guest;
 pub(crate) mod initramfs;
 pub(crate) mod kernel;
@@ -160,7 +160,11 @@ fn collect_spec(bins: &Path, args: &Args) -> Result<guest::Spec, String> {
 
 /// The guest's image contents from the host for `run` (also used by `ptrace-atf lava`):
 /// programs, busybox, libraries, kyua (unless `direct`).
-pub(crate) fn suite_spec(bins: &Path, direct: bool, run: guest::Run) -> Result<guest::Spec, String> {
+pub(crate) fn suite_spec(
+    bins: &Path,
+    direct: bool,
+    run: guest::Run,
+) -> Result<guest::Spec, String> {
     let runner = {
         let p = bins.join("ptrace-atf");
         if p.is_file() {
