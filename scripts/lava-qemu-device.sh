@@ -17,6 +17,9 @@ fi
 job=$1 device=$2 cache=${3:-target/lava-server}
 [ -f "$job" ] || { echo "$0: $job: no such job definition" >&2; exit 2; }
 types=/usr/share/lava-server/device-types
+# Debian's python3 (python3-jinja2, python3-yaml), not another one first in PATH.
+py=/usr/bin/python3
+[ -x "$py" ] || py=python3
 if [ ! -f "$types/qemu.jinja2" ]; then
     types=$cache/usr/share/lava-server/device-types
     if [ ! -f "$types/qemu.jinja2" ]; then
@@ -30,7 +33,7 @@ if [ ! -f "$types/qemu.jinja2" ]; then
         dpkg-deb -x "$deb" "$cache"
     fi
 fi
-python3 - "$types" "$job" "$device" <<'PY' || exit 3
+"$py" - "$types" "$job" "$device" <<'PY' || exit 3
 import sys
 import jinja2
 import yaml

@@ -1,7 +1,7 @@
 //! The LAVA job definition (YAML, LAVA's job schema of 2023.01 and later): deploy the
-//! kernel and the ramdisk (LAVA appends its overlay, the test shell's scripts, to the
-//! ramdisk: `overlays: {lava: true}`), boot to the ramdisk's shell, run the inline test
-//! definition, which runs `lava-test` from the ramdisk. Pure.
+//! kernel and the ramdisk (LAVA puts its overlay, the test shell's scripts, into the
+//! ramdisk: `overlays: {lava: true}` for tmpfs, natively for tftp), boot to the ramdisk's
+//! shell, run the inline test definition, which runs `lava-test` from the ramdisk. Pure.
 
 use super::guest::{LAVA_TEST, PROMPT};
 
@@ -118,10 +118,7 @@ impl Job {
             }
             Target::Tftp { .. } => {
                 y.push_str("    to: tftp\n    os: oe\n    kernel:\n");
-                y.push_str(&format!(
-                    "      url: {}\n      type: bzimage\n",
-                    yq(&self.kernel_url)
-                ));
+                y.push_str(&format!("      url: {}\n", yq(&self.kernel_url)));
                 y.push_str("    ramdisk:\n");
             }
         }
@@ -130,8 +127,14 @@ impl Job {
             Target::Tftp { .. } => "      ",
         };
         y.push_str(&format!("{ind}url: {}\n", yq(&self.ramdisk_url)));
-        y.push_str(&format!("{ind}compression: gz\n{ind}format: cpio.newc\n"));
-        y.push_str(&format!("{ind}overlays:\n{ind}  lava: true\n"));
+        y.push_str(&format!("{ind}compression: gz\n"));
+        // A tftp deploy puts the overlay into the ramdisk itself (`install_overlay`, its
+        // default); a tmpfs deploy must be asked to (otherwise it builds a qcow2 drive
+        // with libguestfs, which the ramdisk has no driver to read).
+        if let Target::Qemu { .. } = self.target {
+            y.push_str(&format!("{ind}format: cpio.newc\n"));
+            y.push_str(&format!("{ind}overlays:\n{ind}  lava: true\n"));
+        }
         y.push_str("- boot:\n");
         y.push_str(&format!(
             "    timeout:\n      minutes: {}\n",
@@ -153,21 +156,22 @@ impl Job {
             self.test_minutes
         ));
         y.push_str("    definitions:\n    - from: inline\n      name: ptrace-atf\n      path: inline/ptrace-atf.yaml\n");
-        y.push_str("      parameters:\n");
-        y.push_str(&format!(
-            "        FILTERS: {}\n",
-            yq(&self.filters.join(" "))
-        ));
-        y.push_str(&format!("        TIME_SCALE: {}\n", yq(&self.time_scale)));
-        y.push_str(&format!(
-            "        JOBS: {}\n",
-            yq(&self.jobs.map(|j| j.to_string()).unwrap_or_default())
-        ));
         y.push_str(
             "      repository:\n        metadata:\n          format: Lava-Test Test Definition 1.0\n          name: ptrace-atf\n",
         );
         y.push_str("          description: 'ptrace(2)/wait(2) kernel regression tests: ATF test programs run by kyua, one LAVA test case per ATF case, plus kernel-health'\n");
-        y.push_str("        params:\n          FILTERS: ''\n          TIME_SCALE: '1'\n          JOBS: ''\n");
+        // LAVA's schema takes no job `parameters` for an inline definition: the values
+        // are its params.
+        y.push_str("        params:\n");
+        y.push_str(&format!(
+            "          FILTERS: {}\n",
+            yq(&self.filters.join(" "))
+        ));
+        y.push_str(&format!("          TIME_SCALE: {}\n", yq(&self.time_scale)));
+        y.push_str(&format!(
+            "          JOBS: {}\n",
+            yq(&self.jobs.map(|j| j.to_string()).unwrap_or_default())
+        ));
         y.push_str("        run:\n          steps:\n");
         y.push_str(&format!(
             "          - {} -j \"$JOBS\" -s \"$TIME_SCALE\" $FILTERS\n",
@@ -216,8 +220,7 @@ mod tests {
             "        image_arg: '-initrd {ramdisk}'\n        url: 'https://lab.example/ptrace-atf-ramdisk.cpio.gz'\n        compression: gz\n        format: cpio.newc\n        overlays:\n          lava: true\n",
             "    method: qemu\n    media: tmpfs\n",
             "    prompts:\n    - 'ptrace-atf-lava# '\n",
-            "        FILTERS: 'zombie/t_zombie_waitpid'\n",
-            "        TIME_SCALE: '4'\n",
+            "        params:\n          FILTERS: 'zombie/t_zombie_waitpid'\n          TIME_SCALE: '4'\n          JOBS: ''\n",
             "          - /opt/ptrace-atf/lava-test -j \"$JOBS\" -s \"$TIME_SCALE\" $FILTERS\n",
         ] {
             assert!(y.contains(want), "{want:?} not in:\n{y}");
@@ -239,7 +242,7 @@ mod tests {
         .yaml();
         assert!(t.contains("    to: tftp\n"));
         assert!(t.contains("    method: 'grub'\n    commands: ramdisk\n"));
-        assert!(t.contains("    ramdisk:\n      url: "));
+        assert!(t.contains("    ramdisk:\n      url: 'https://lab.example/ptrace-atf-ramdisk.cpio.gz'\n      compression: gz\n- boot:"));
         assert!(!t.contains("no_kvm"));
         assert!(t.contains("  extra_kernel_args: 'panic=-1 printk.devkmsg=on noirqdebug'\n"));
         let test_part = |y: &str| y[y.find("- test:").unwrap()..].to_string();

@@ -99,8 +99,9 @@ struct JobArgs {
     /// Extra kernel command-line arguments (repeatable).
     #[arg(long, value_name = "ARGS")]
     append: Vec<String>,
-    /// The job's name (default: ptrace-atf, the kernel and the filters).
-    #[arg(long, value_name = "NAME")]
+    /// The job's name, at most 200 characters (LAVA's limit; default: ptrace-atf, the
+    /// kernel and the filters, cut to fit).
+    #[arg(long, value_name = "NAME", value_parser = parse_name)]
     name: Option<String>,
     /// No kyua in the ramdisk: the direct driver runs the suite.
     #[arg(long)]
@@ -142,6 +143,31 @@ fn parse_word(s: &str) -> Result<String, String> {
         Ok(s.to_string())
     } else {
         Err(format!("'{s}' is not a plain word"))
+    }
+}
+
+/// LAVA's limit on a job name.
+const NAME_MAX: usize = 200;
+
+fn parse_name(s: &str) -> Result<String, String> {
+    let n = s.chars().count();
+    if n == 0 || n > NAME_MAX {
+        Err(format!(
+            "a job name has 1 to {NAME_MAX} characters, not {n}"
+        ))
+    } else {
+        Ok(s.to_string())
+    }
+}
+
+/// `s` cut to LAVA's limit on a job name.
+fn fit_name(s: &str) -> String {
+    if s.chars().count() <= NAME_MAX {
+        s.to_string()
+    } else {
+        let mut t: String = s.chars().take(NAME_MAX - 3).collect();
+        t.push_str("...");
+        t
     }
 }
 
@@ -289,14 +315,14 @@ fn write_job(a: JobArgs, bins: &Path) -> ExitCode {
         .unwrap_or_else(|| if qemu && !a.kvm { "4" } else { "1" }.to_string());
     let j = job::Job {
         name: a.name.clone().unwrap_or_else(|| {
-            format!(
+            fit_name(&format!(
                 "ptrace-atf {label} {}",
                 if a.filters.is_empty() {
                     "all".to_string()
                 } else {
                     a.filters.join(" ")
                 }
-            )
+            ))
         }),
         device_type: a.device_type.clone(),
         kernel_url,
@@ -427,5 +453,31 @@ fn results(a: ResultsArgs, bins: &Path) -> ExitCode {
     } else {
         println!("\nptrace-atf lava: not good: {}", bad.join("; "));
         ExitCode::from(1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn job_names_fit_lava() {
+        assert_eq!(fit_name("short"), "short");
+        let long = "x".repeat(300);
+        let f = fit_name(&long);
+        assert_eq!(f.chars().count(), 200);
+        assert!(f.ends_with("..."));
+        assert!(parse_name(&long).is_err());
+        assert!(parse_name("").is_err());
+        assert!(parse_name("ptrace-atf 6.12").is_ok());
+    }
+
+    #[test]
+    fn words_and_filters() {
+        assert!(parse_word("max,la57=off").is_ok());
+        assert!(parse_word("a b").is_err());
+        assert!(parse_filter("zombie/t_zombie_waitpid:race1").is_ok());
+        assert!(parse_filter("-x").is_err());
+        assert!(parse_scale("0").is_err());
     }
 }
