@@ -5,9 +5,9 @@
 //! case.
 //!
 //! Needs root, lava-dispatcher (`lava-run`), qemu-system-x86, busybox-static and a kernel:
-//! PTRACE_ATF_LAVA_KERNEL (a linux-image-*.deb or a vmlinuz), else the first
-//! target/ci-kernel/linux-image-*.deb (.ci/run downloads one). Without them the test is
-//! skipped and says why; with PTRACE_ATF_REQUIRE_LAVA=1 (CI) it fails instead.
+//! PTRACE_ATF_LAVA_KERNEL (a linux-image-*.deb or a vmlinuz; .ci/run passes the one it
+//! downloads). Without them the test is skipped and says why; with
+//! PTRACE_ATF_REQUIRE_LAVA=1 (CI) it fails instead.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -31,23 +31,10 @@ fn in_path(name: &str) -> bool {
         .any(|d| Path::new(d).join(name).is_file())
 }
 
+/// The kernel: only from PTRACE_ATF_LAVA_KERNEL, so that a plain `cargo test` never boots
+/// twice what CI runs once.
 fn kernel() -> Option<PathBuf> {
-    if let Some(k) = std::env::var_os("PTRACE_ATF_LAVA_KERNEL") {
-        return Some(PathBuf::from(k));
-    }
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/ci-kernel");
-    let mut debs: Vec<PathBuf> = std::fs::read_dir(dir)
-        .ok()?
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("linux-image-") && n.ends_with(".deb"))
-        })
-        .collect();
-    debs.sort();
-    debs.into_iter().next()
+    std::env::var_os("PTRACE_ATF_LAVA_KERNEL").map(PathBuf::from)
 }
 
 /// Why the test cannot run here, if it cannot.
@@ -70,10 +57,9 @@ fn missing() -> Option<String> {
     match kernel() {
         Some(k) if k.is_file() => None,
         Some(k) => Some(format!("kernel {} does not exist", k.display())),
-        None => Some(
-            "no kernel: set PTRACE_ATF_LAVA_KERNEL or put a linux-image-*.deb in target/ci-kernel"
-                .into(),
-        ),
+        None => {
+            Some("no kernel: set PTRACE_ATF_LAVA_KERNEL to a linux-image-*.deb or a vmlinuz".into())
+        }
     }
 }
 

@@ -178,13 +178,72 @@ mod tests {
         assert!(lava_test_script(false).contains(" --direct \"$@\""));
     }
 
+    /// `lava-test` with the suite replaced by `suite` (sh text) and the kernel's files by
+    /// `tainted` (two lines: before, after) and `dmesg` (the kernel log); its output.
+    fn run_script(suite: &str, tainted: (&str, &str), dmesg: &str) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let fake = dir.path().join("suite.sh");
+        std::fs::write(&fake, suite).unwrap();
+        let t = dir.path().join("tainted");
+        std::fs::write(&t, tainted.0).unwrap();
+        let log = dir.path().join("dmesg");
+        std::fs::write(&log, dmesg).unwrap();
+        // The script's own files go to the temporary directory (tests run at once).
+        let script = lava_test_script(true).replace("/tmp/", &format!("{}/", dir.path().display()));
+        let start = script.find("{ /opt/ptrace-atf/bin/ptrace-atf").unwrap();
+        let end = start + script[start..].find("; echo $?").unwrap();
+        let mut s = script.clone();
+        s.replace_range(
+            start..end,
+            &format!(
+                "{{ sh {}; s=$?; echo {} > {}; (exit $s)",
+                fake.display(),
+                tainted.1,
+                t.display()
+            ),
+        );
+        let s = s
+            .replace("/proc/sys/kernel/tainted", &t.to_string_lossy())
+            .replace("> /dev/kmsg", "> /dev/null")
+            .replace("dmesg |", &format!("cat {} |", log.display()));
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&s)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    #[test]
+    fn health_fails_on_new_taint_or_kernel_trouble() {
+        let ok = "echo 'z/t_z:a  ->  passed  [0.1s]'\n";
+        let start = format!("[ 1.0] {START_MARK}\n");
+        let quiet = run_script(ok, ("0", "0"), &format!("[ 0.5] WARNING: before\n{start}"));
+        assert!(quiet.contains("kernel-health --result pass"), "{quiet}");
+        let tainted = run_script(ok, ("0", "512"), &start);
+        assert!(tainted.contains("tainted 0 -> 512"), "{tainted}");
+        assert!(tainted.contains("kernel-health --result fail"), "{tainted}");
+        let oops = run_script(
+            ok,
+            ("0", "0"),
+            &format!("{start}[ 2.0] BUG: unable to handle page fault\n[ 2.1] Oops: 0001 [#1]\n"),
+        );
+        assert!(oops.contains("kernel-health --result fail"), "{oops}");
+        assert!(
+            oops.contains("ptrace-atf-lava:   [ 2.1] Oops: 0001 [#1]"),
+            "{oops}"
+        );
+        let pre = run_script(ok, ("4096", "4096"), &start);
+        assert!(pre.contains("already tainted (4096)"), "{pre}");
+        assert!(pre.contains("kernel-health --result pass"), "{pre}");
+        let died = run_script("exit 4\n", ("0", "0"), &start);
+        assert!(died.contains("suite-run --result fail"), "{died}");
+    }
+
     /// The script's parsing of kyua lines, run by the host's sh with a fake suite.
     #[test]
     fn the_script_maps_kyua_lines_to_lava_results() {
-        let dir = tempfile::tempdir().unwrap();
-        let fake = dir.path().join("suite.sh");
-        std::fs::write(
-            &fake,
+        let text = run_script(
             "echo 'zombie/t_zombie_waitpid:a  ->  passed  [0.010s]'\n\
              echo 'zombie/t_zombie_waitpid:b  ->  skipped: no debug registers  [0.002s]'\n\
              echo 'zombie/t_zombie_waitpid:c  ->  expected_failure: bug 1: x != y  [1.5s]'\n\
@@ -192,24 +251,9 @@ mod tests {
              echo 'zombie/t_zombie_waitpid:e  ->  broken: timed out'\n\
              echo 'other output'\n\
              exit 1\n",
-        )
-        .unwrap();
-        // Replace the suite's command line by the fake, the kernel files by temp files.
-        let script = lava_test_script(true);
-        let start = script.find("{ /opt/ptrace-atf/bin/ptrace-atf").unwrap();
-        let end = start + script[start..].find("; echo $?").unwrap();
-        let mut s = script.clone();
-        s.replace_range(start..end, &format!("{{ sh {}", fake.display()));
-        let s = s
-            .replace("/proc/sys/kernel/tainted", "/dev/null")
-            .replace("> /dev/kmsg", "> /dev/null")
-            .replace("dmesg |", "true |");
-        let out = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(&s)
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout);
+            ("0", "0"),
+            "",
+        );
         for want in [
             "(no lava-test-case here) t_zombie_waitpid.a --result pass --measurement 0.010 --units seconds",
             "(no lava-test-case here) t_zombie_waitpid.b --result skip --measurement 0.002",
