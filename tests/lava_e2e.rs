@@ -15,15 +15,18 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const ME: &str = env!("CARGO_BIN_EXE_ptrace-atf");
-/// One program, plus three cases that give the other good result types under TCG: a skip
-/// (the emulator is detected from CPUID) and two expected failures.
+/// One program, plus cases that give the other result types under TCG: a skip (the
+/// emulator is detected from CPUID), an expected failure, and a failure (`-v
+/// dbregs_lie=read_zero` makes the toolkit read every debug register as 0: a case that
+/// checks one fails, as tests/dbregs_lie.rs shows).
 const FILTERS: &[&str] = &[
     "zombie/t_zombie_waitpid",
     "dbregs_x86/t_dbregs_x86_waitpid:dbregs_cve_2018_8897_pop_ss_int3",
-    "dbregs_x86/t_dbregs_x86_waitpid:dbregs_dr7_clear_in_new_thread",
+    "dbregs_x86/t_dbregs_x86_waitpid:dbregs_preserve_dr1",
     "signals/t_signals_waitpid:sigchld_nocldwait_traceme_raise1",
 ];
-
+const VAR: &str = "dbregs_lie=read_zero";
+const FAILING: &str = "dbregs_x86/t_dbregs_x86_waitpid:dbregs_preserve_dr1";
 fn in_path(name: &str) -> bool {
     std::env::var("PATH")
         .unwrap_or_default()
@@ -130,7 +133,7 @@ fn lava_run_records_what_vm_reports_case_by_case() {
         .arg(&kernel)
         .arg("--output")
         .arg(t.join("job"))
-        .args(["--test-minutes", "20"])
+        .args(["--test-minutes", "20", "-v", VAR])
         .args(FILTERS)
         .output()
         .unwrap();
@@ -220,23 +223,40 @@ fn lava_run_records_what_vm_reports_case_by_case() {
         .output()
         .unwrap();
     let bridge_out = String::from_utf8_lossy(&bridge.stdout).into_owned();
+    // The one failure is the only thing wrong: LAVA's job passed, the suite ran to its
+    // end, the kernel stayed healthy, LAVA agrees with the suite, the ledger is calm.
     assert_eq!(
         bridge.status.code(),
-        Some(0),
+        Some(1),
         "lava results:\n{bridge_out}{}",
         String::from_utf8_lossy(&bridge.stderr)
     );
+    assert!(
+        bridge_out.contains("\nptrace-atf lava: not good: 1 failed, 0 broken\n"),
+        "{bridge_out}"
+    );
     assert!(bridge_out.contains("suite-run: pass; kernel-health: pass; LAVA job: pass"));
+    assert!(
+        bridge_out.contains(&format!("{FAILING}  ->  failed: ")),
+        "the failure and its reason:\n{bridge_out}"
+    );
+    // LAVA itself recorded it as a failure.
+    assert!(
+        log_text.lines().any(|l| l.contains("\"lvl\": \"results\"")
+            && l.contains("\"case\": \"t_dbregs_x86_waitpid.dbregs_preserve_dr1\"")
+            && l.contains("\"result\": \"fail\"")),
+        "LAVA recorded no fail for {FAILING}"
+    );
     let from_lava = types(&bridge_out);
     assert!(!from_lava.is_empty(), "no case in:\n{bridge_out}");
     assert_eq!(recorded, from_lava.len() + 2, "LAVA's results records");
 
     let kinds: std::collections::BTreeSet<&str> = from_lava.values().map(String::as_str).collect();
-    for k in ["passed", "skipped", "expected_failure"] {
+    for k in ["passed", "skipped", "expected_failure", "failed"] {
         assert!(kinds.contains(k), "no {k} case in:\n{bridge_out}");
     }
     assert!(
-        bridge_out.contains("still fail as expected (2)"),
+        bridge_out.contains("still fail as expected (1)"),
         "the ledger:\n{bridge_out}"
     );
 
@@ -246,13 +266,13 @@ fn lava_run_records_what_vm_reports_case_by_case() {
         .arg(&kernel)
         .arg("--output")
         .arg(t.join("vm"))
-        .args(["--accel", "tcg", "--timeout", "1200"])
+        .args(["--accel", "tcg", "--timeout", "1200", "-v", VAR])
         .args(FILTERS)
         .stdin(Stdio::null())
         .output()
         .unwrap();
     let vm_out = String::from_utf8_lossy(&vm.stdout).into_owned();
-    assert_eq!(vm.status.code(), Some(0), "vm:\n{vm_out}");
+    assert_eq!(vm.status.code(), Some(1), "vm (one case fails):\n{vm_out}");
     let from_vm = types(&vm_out);
     assert_eq!(
         from_lava, from_vm,

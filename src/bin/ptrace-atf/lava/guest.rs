@@ -57,7 +57,7 @@ done
     )
 }
 
-/// `lava-test [-j JOBS] [-s TIME_SCALE] [FILTER...]`: runs the suite (kyua when the ramdisk
+/// `lava-test [-j JOBS] [-s TIME_SCALE] [-v NAME=VALUE]... [FILTER...]`: runs the suite (kyua when the ramdisk
 /// has it) and reports each case as it finishes.
 pub fn lava_test_script(with_kyua: bool) -> String {
     let db_opt = if with_kyua {
@@ -74,11 +74,13 @@ pub fn lava_test_script(with_kyua: bool) -> String {
 # before; then the whole run's kernel health (taint, kernel log) as {HEALTH_CASE}.
 jobs=$(nproc)
 scale=${{PTRACE_ATF_TIME_SCALE:-1}}
-while getopts j:s: o; do
+vars=
+while getopts j:s:v: o; do
     case $o in
     j) [ -n "$OPTARG" ] && jobs=$OPTARG ;;
     s) [ -n "$OPTARG" ] && scale=$OPTARG ;;
-    *) echo "usage: lava-test [-j JOBS] [-s TIME_SCALE] [FILTER...]" >&2; exit 2 ;;
+    v) vars="$vars -v $OPTARG" ;;
+    *) echo "usage: lava-test [-j JOBS] [-s TIME_SCALE] [-v NAME=VALUE]... [FILTER...]" >&2; exit 2 ;;
     esac
 done
 shift $((OPTIND - 1))
@@ -96,7 +98,7 @@ echo "ptrace-atf-lava: kernel $(uname -r), $(nproc) CPUs, tainted $t0 at start, 
 echo "{START_MARK}" > /dev/kmsg
 rm -f {DB} /tmp/status
 n=0
-{{ {BIN}/ptrace-atf --bin-dir {WRAP} test --tree {TREE} -j "$jobs" {db_opt} "$@"; echo $? > /tmp/status; }} 2>&1 |
+{{ {BIN}/ptrace-atf --bin-dir {WRAP} test --tree {TREE} -j "$jobs" {db_opt} $vars "$@"; echo $? > /tmp/status; }} 2>&1 |
 while IFS= read -r l; do
     echo "$l"
     case "$l" in
@@ -171,11 +173,11 @@ mod tests {
     #[test]
     fn the_script_reports_each_case_and_the_health() {
         let s = lava_test_script(true);
-        assert!(s.contains("--results-file /tmp/results.db \"$@\""));
+        assert!(s.contains("--results-file /tmp/results.db $vars \"$@\""));
         assert!(s.contains("passed | expected_failure) r=pass"));
         assert!(s.contains("report kernel-health --result fail"));
         assert!(s.contains("grep -E 'BUG:|Oops:|WARNING:|general protection fault|"));
-        assert!(lava_test_script(false).contains(" --direct \"$@\""));
+        assert!(lava_test_script(false).contains(" --direct $vars \"$@\""));
     }
 
     /// `lava-test` with the suite replaced by `suite` (sh text) and the kernel's files by

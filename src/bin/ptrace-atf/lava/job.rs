@@ -35,6 +35,8 @@ pub struct Job {
     pub time_scale: String,
     /// Cases run at once (empty: the guest's CPU count).
     pub jobs: Option<u16>,
+    /// Configuration variables for every program (plain words).
+    pub vars: Vec<(String, String)>,
     /// The test action's time limit.
     pub test_minutes: u32,
     /// The deploy and boot actions' time limits.
@@ -172,9 +174,15 @@ impl Job {
             "          JOBS: {}\n",
             yq(&self.jobs.map(|j| j.to_string()).unwrap_or_default())
         ));
+        let vars: Vec<String> = self
+            .vars
+            .iter()
+            .map(|(k, v)| format!("-v {k}={v}"))
+            .collect();
+        y.push_str(&format!("          VARS: {}\n", yq(&vars.join(" "))));
         y.push_str("        run:\n          steps:\n");
         y.push_str(&format!(
-            "          - {} -j \"$JOBS\" -s \"$TIME_SCALE\" $FILTERS\n",
+            "          - {} -j \"$JOBS\" -s \"$TIME_SCALE\" $VARS $FILTERS\n",
             LAVA_TEST
         ));
         y
@@ -195,6 +203,7 @@ mod tests {
             filters: vec!["zombie/t_zombie_waitpid".into()],
             time_scale: "4".into(),
             jobs: None,
+            vars: vec![("dbregs_lie".into(), "read_zero".into())],
             test_minutes: 30,
             boot_minutes: 10,
             append: vec![],
@@ -220,8 +229,8 @@ mod tests {
             "        image_arg: '-initrd {ramdisk}'\n        url: 'https://lab.example/ptrace-atf-ramdisk.cpio.gz'\n        compression: gz\n        format: cpio.newc\n        overlays:\n          lava: true\n",
             "    method: qemu\n    media: tmpfs\n",
             "    prompts:\n    - 'ptrace-atf-lava# '\n",
-            "        params:\n          FILTERS: 'zombie/t_zombie_waitpid'\n          TIME_SCALE: '4'\n          JOBS: ''\n",
-            "          - /opt/ptrace-atf/lava-test -j \"$JOBS\" -s \"$TIME_SCALE\" $FILTERS\n",
+            "        params:\n          FILTERS: 'zombie/t_zombie_waitpid'\n          TIME_SCALE: '4'\n          JOBS: ''\n          VARS: '-v dbregs_lie=read_zero'\n",
+            "          - /opt/ptrace-atf/lava-test -j \"$JOBS\" -s \"$TIME_SCALE\" $VARS $FILTERS\n",
         ] {
             assert!(y.contains(want), "{want:?} not in:\n{y}");
         }

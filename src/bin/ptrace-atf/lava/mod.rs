@@ -103,6 +103,10 @@ struct JobArgs {
     /// kernel and the filters, cut to fit).
     #[arg(long, value_name = "NAME", value_parser = parse_name)]
     name: Option<String>,
+    /// A configuration variable passed to every program (`-v iterations=1000`); in the
+    /// job, so plain words only (letters, digits, `_.,:+/-=`).
+    #[arg(short = 'v', long = "var", value_name = "NAME=VALUE", value_parser = parse_plain_var)]
+    vars: Vec<(String, String)>,
     /// No kyua in the ramdisk: the direct driver runs the suite.
     #[arg(long)]
     direct: bool,
@@ -143,6 +147,19 @@ fn parse_word(s: &str) -> Result<String, String> {
         Ok(s.to_string())
     } else {
         Err(format!("'{s}' is not a plain word"))
+    }
+}
+
+fn parse_plain_var(s: &str) -> Result<(String, String), String> {
+    let (k, v) = crate::parse_var(s)?;
+    if s.chars()
+        .all(|c| c.is_ascii_alphanumeric() || "_.,:+/-=".contains(c))
+    {
+        Ok((k, v))
+    } else {
+        Err(format!(
+            "'{s}': a variable in a LAVA job is plain words (letters, digits, _.,:+/-=)"
+        ))
     }
 }
 
@@ -331,6 +348,7 @@ fn write_job(a: JobArgs, bins: &Path) -> ExitCode {
         filters: a.filters.clone(),
         time_scale,
         jobs: a.jobs,
+        vars: a.vars.clone(),
         test_minutes: a.test_minutes,
         boot_minutes: a.boot_minutes,
         append: a.append.clone(),
@@ -479,5 +497,12 @@ mod tests {
         assert!(parse_filter("zombie/t_zombie_waitpid:race1").is_ok());
         assert!(parse_filter("-x").is_err());
         assert!(parse_scale("0").is_err());
+        assert_eq!(
+            parse_plain_var("dbregs_lie=read_zero"),
+            Ok(("dbregs_lie".into(), "read_zero".into()))
+        );
+        assert!(parse_plain_var("a=b c").is_err());
+        assert!(parse_plain_var("a=*").is_err());
+        assert!(parse_plain_var("=x").is_err());
     }
 }
