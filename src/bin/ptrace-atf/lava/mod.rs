@@ -44,9 +44,11 @@ enum Sub {
     /// Write the ramdisk and a LAVA job definition that boots a kernel with it, runs the
     /// suite (FILTERS: kyua's, as for `test`) and reports every ATF case as a LAVA test
     /// case, plus `kernel-health` and `suite-run`.
+    #[command(after_help = EXIT_CODES)]
     Job(Box<JobArgs>),
     /// Read a LAVA job's log (`lava-run`'s stderr, or `lavacli jobs logs --raw JOB`) back
     /// into per-case results, the summary and the expected-failure ledger.
+    #[command(after_help = EXIT_CODES)]
     Results(ResultsArgs),
 }
 
