@@ -271,6 +271,18 @@ fn exit_codes_match_help() {
         ),
         (&["truss"], 2, "-p PID or -- COMMAND"),
         (&["truss", "-S", "bogus", "--", "true"], 2, "-S"),
+        (&["lava", "job", "zombie"], 2, "--kernel"),
+        (
+            &["lava", "job", "--kernel", "/nonexistent/vmlinuz"],
+            2,
+            "/nonexistent/vmlinuz",
+        ),
+        (
+            &["lava", "results", "/nonexistent/job.log"],
+            2,
+            "No such file",
+        ),
+        (&["lava", "results", "/etc/passwd"], 2, "not a LAVA job log"),
         (&["nosuchcommand"], 2, "unrecognized subcommand"),
     ];
     for (args, want, word) in table {

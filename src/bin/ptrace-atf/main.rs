@@ -5,6 +5,7 @@ mod direct;
 mod install;
 mod kernel;
 mod kyua;
+mod lava;
 mod repro;
 mod signals;
 mod truss;
@@ -104,6 +105,11 @@ enum Cmd {
     /// --kernel (or --qemu-cpu) give a matrix.
     #[command(after_help = vm::EXIT_CODES)]
     Vm(vm::Args),
+    /// The suite as a LAVA job (the engine KernelCI and LKFT run device farms with): `job`
+    /// writes the ramdisk and the job definition for a kernel; `results` reads a job's log
+    /// back into the summary and the expected-failure ledger.
+    #[command(after_help = lava::EXIT_CODES)]
+    Lava(lava::Args),
 }
 
 /// Options of `ptrace-atf list`.
@@ -444,6 +450,7 @@ fn main() -> ExitCode {
         Cmd::Xfail(args) => xfail::run(args, &bins),
         Cmd::Test(args) => test(&bins, args),
         Cmd::Vm(args) => vm::run(args, &bins),
+        Cmd::Lava(args) => lava::run(args, &bins),
     }
 }
 

@@ -108,18 +108,18 @@ fn modified(path: &Path) -> String {
 }
 
 /// A case by its program (`area/program`) and name.
-type CaseKey = (String, String);
+pub type CaseKey = (String, String);
 
 /// One declared expected failure: its kind, reference and description.
-struct Declared {
-    kind: XfailKind,
-    reference: String,
-    descr: String,
+pub struct Declared {
+    pub kind: XfailKind,
+    pub reference: String,
+    pub descr: String,
 }
 
 /// Every expected failure the built programs declare, per installed program:
 /// (`area/program`, case) -> what it declares. A case declaring both kinds is an error.
-fn declared(bins: &Path) -> Result<BTreeMap<CaseKey, Declared>, String> {
+pub fn declared(bins: &Path) -> Result<BTreeMap<CaseKey, Declared>, String> {
     let catalog = crate::cases::catalog(bins)?;
     let mut out = BTreeMap::new();
     for c in &catalog {
@@ -178,25 +178,7 @@ pub fn run(args: Args, bins: &Path) -> ExitCode {
         Ok(d) => d,
         Err(e) => return crate::fail(3, &e),
     };
-    println!("Expected failures declared by the suite:");
-    for &(kind, _) in &XfailKind::ALL {
-        println!("{}", kind_heading(kind));
-        let mut shown = std::collections::BTreeSet::new();
-        for ((prog, case), d) in declared.iter().filter(|(_, d)| d.kind == kind) {
-            let base = ptrace_atf::suite::base_program(prog.rsplit('/').next().unwrap_or(prog));
-            if shown.insert((base.to_string(), case.clone())) {
-                println!(
-                    "  {base}:{case} (under every waiter)  {}: {}\n      {}",
-                    kind.word(),
-                    d.reference,
-                    d.descr
-                );
-            }
-        }
-        if shown.is_empty() {
-            println!("  (none)");
-        }
-    }
+    print_declared(&declared);
     let (db, how) = match args.results_file {
         Some(db) => (db, "given with --results-file"),
         None => match last_full_run(bins) {
@@ -219,11 +201,48 @@ pub fn run(args: Args, bins: &Path) -> ExitCode {
         Ok(r) => r,
         Err(e) => return crate::fail(4, &e),
     };
-    let mut refs = match db_exec(&kyua, &db, XFAIL_REFS_SQL) {
+    let refs = match db_exec(&kyua, &db, XFAIL_REFS_SQL) {
         Ok(r) => xfail_refs(r),
         Err(e) => return crate::fail(4, &e),
     };
-    for (key, d) in &declared {
+    let source = format!("{} ({how}, {})", db.display(), modified(&db));
+    ExitCode::from(u8::from(print_ledger(&declared, refs, &rows, &source)))
+}
+
+/// Prints the expected failures the suite declares, by kind, once per base program.
+pub fn print_declared(declared: &BTreeMap<CaseKey, Declared>) {
+    println!("Expected failures declared by the suite:");
+    for &(kind, _) in &XfailKind::ALL {
+        println!("{}", kind_heading(kind));
+        let mut shown = std::collections::BTreeSet::new();
+        for ((prog, case), d) in declared.iter().filter(|(_, d)| d.kind == kind) {
+            let base = ptrace_atf::suite::base_program(prog.rsplit('/').next().unwrap_or(prog));
+            if shown.insert((base.to_string(), case.clone())) {
+                println!(
+                    "  {base}:{case} (under every waiter)  {}: {}\n      {}",
+                    kind.word(),
+                    d.reference,
+                    d.descr
+                );
+            }
+        }
+        if shown.is_empty() {
+            println!("  (none)");
+        }
+    }
+}
+
+/// Prints what became of each expected failure in a run's `rows` (program path, case,
+/// result type, reason: kyua's database or a LAVA job's log), `refs` being the X-bug and
+/// X-deviation values the run recorded. Returns whether one needs attention (now passes,
+/// failed in another way, undeclared).
+pub fn print_ledger(
+    declared: &BTreeMap<CaseKey, Declared>,
+    mut refs: BTreeMap<CaseKey, (XfailKind, String)>,
+    rows: &[Vec<String>],
+    source: &str,
+) -> bool {
+    for (key, d) in declared {
         refs.entry(key.clone())
             .or_insert_with(|| (d.kind, d.reference.clone()));
     }
@@ -257,7 +276,7 @@ pub fn run(args: Args, bins: &Path) -> ExitCode {
             ));
         }
     }
-    println!("\nIn {} ({how}, {}):", db.display(), modified(&db));
+    println!("\nIn {source}:");
     if by_fate.is_empty() {
         println!("  no result of a case that expects a failure");
     }
@@ -267,10 +286,9 @@ pub fn run(args: Args, bins: &Path) -> ExitCode {
             println!("    {c}");
         }
     }
-    let attention = by_fate
+    by_fate
         .keys()
-        .any(|f| matches!(f, Fate::NowPasses | Fate::OtherFailure | Fate::Undeclared));
-    ExitCode::from(u8::from(attention))
+        .any(|f| matches!(f, Fate::NowPasses | Fate::OtherFailure | Fate::Undeclared))
 }
 
 #[cfg(test)]

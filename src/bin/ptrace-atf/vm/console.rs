@@ -30,7 +30,8 @@ pub struct Scan {
 /// What init prints on the console when the suite has finished.
 pub const DONE_MARK: &str = "ptrace-atf-vm: done (status ";
 
-const TROUBLE: &[&str] = &[
+/// Kernel-log messages that mean trouble (also what `lava-test` greps the kernel log for).
+pub const TROUBLE: &[&str] = &[
     "BUG:",
     "Oops:",
     "WARNING:",

@@ -6,17 +6,17 @@
 //! one format, read without booting). This file wires them together.
 
 mod channel;
-mod console;
-mod guest;
-mod host;
-mod initramfs;
-mod kernel;
-mod libs;
+pub(crate) mod console;
+pub(crate) mod guest;
+pub(crate) mod host;
+pub(crate) mod initramfs;
+pub(crate) mod kernel;
+pub(crate) mod libs;
 mod matrix;
 mod outcome;
 mod progress;
 mod qemu;
-mod results;
+pub(crate) mod results;
 
 use outcome::{Outcome, read_back};
 use qemu::{Accel, End};
