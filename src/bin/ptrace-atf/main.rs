@@ -110,6 +110,9 @@ enum Cmd {
     /// back into the summary and the expected-failure ledger.
     #[command(after_help = lava::EXIT_CODES)]
     Lava(lava::Args),
+    /// (Internal, run by `vm`'s guest under TCG.) Holds a perf event open until killed.
+    #[command(hide = true)]
+    HoldPerfEvent,
 }
 
 /// Options of `ptrace-atf list`.
@@ -451,6 +454,7 @@ fn main() -> ExitCode {
         Cmd::Test(args) => test(&bins, args),
         Cmd::Vm(args) => vm::run(args, &bins),
         Cmd::Lava(args) => lava::run(args, &bins),
+        Cmd::HoldPerfEvent => vm::hold::run(),
     }
 }
 

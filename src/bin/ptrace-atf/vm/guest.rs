@@ -139,6 +139,9 @@ ch "{scale} ${{PTRACE_ATF_TIME_SCALE:-1}}"
 echo "ptrace-atf-vm: kernel $(uname -r), $(nproc) CPUs, PTRACE_ATF_TIME_SCALE=${{PTRACE_ATF_TIME_SCALE:-unset}}"
 (while sleep {hb}; do ch "{alive} $(cut -d' ' -f1 /proc/uptime)"; done) &
 hb=$!
+if [ -n "$PTRACE_ATF_HOLD_PERF" ]; then
+    {bin}/ptrace-atf hold-perf-event &
+fi
 {prelude}
 echo "ptrace-atf-vm: running: {cmd_shown}"
 {{ {cmd}; echo $? > /tmp/status; }} 2>&1 | while IFS= read -r l; do
@@ -177,6 +180,7 @@ while :; do sleep 60; done
         end_file = channel::Tag::EndFile.text(),
         end = channel::Tag::End.text(),
         db = DB,
+        bin = BIN,
         prelude = spec.run.prelude.as_deref().unwrap_or(""),
         cmd_shown = cmd.replace(['"', '$', '`', '\\'], "_"),
     )
