@@ -224,7 +224,7 @@ fn bad_invocations_give_documented_messages_and_codes() {
     assert_eq!(code, Some(2), "{err}");
     let (code, _, err) = run(me, &["--bin-dir", "/nonexistent", "test"]);
     assert_eq!(code, Some(3));
-    assert!(err.contains("not found in /nonexistent"), "{err}");
+    assert!(err.contains("/nonexistent/t_fork not found"), "{err}");
     let (code, _, err) = run(me, &["--bin-dir", "/nonexistent", "install", "/tmp/x"]);
     assert_eq!(code, Some(3), "{err}");
     let (code, out, _) = run(me, &["--help"]);
