@@ -57,6 +57,7 @@ fn whole_suite_under_kyua_gives_the_declared_results() {
     let db = tmp.path().join("results.db");
     let mut cmd = Command::new(&kyua);
     cmd.arg("--variable=parallelism=2");
+    // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } == 0 {
         cmd.arg("--variable=unprivileged_user=nobody");
     }

@@ -52,6 +52,7 @@ extern "C" fn sig_thread(arg: *mut c_void) -> *mut c_void {
     unsafe { libc::pthread_barrier_wait(barrier()) };
     // SAFETY: gettid and pthread_kill on the calling thread.
     let sig = expect::concurrent_signal(unsafe { libc::gettid() });
+    // SAFETY: pthread_kill of the calling thread.
     if unsafe { libc::pthread_kill(libc::pthread_self(), sig) } != 0 {
         child_fail!("pthread_kill failed");
     }

@@ -120,8 +120,9 @@ fn legacy_stop(tc: &Tc, vfork: bool, hide: Hide) {
     }
     let info = siginfo::expect_siginfo(pid, libc::SIGTRAP, expect::KILL_SI_CODE);
     // SAFETY: si_pid is plain data for an SI_USER signal.
+    let si_pid = unsafe { info.si_pid() };
     ptrace_atf::require_eq!(
-        unsafe { info.si_pid() },
+        si_pid,
         pid.as_raw(),
         "si_pid of the exec SIGTRAP (the tracee)"
     );

@@ -142,15 +142,17 @@ fn peeksiginfo_errors(tc: &Tc) {
     let (w, child, _rt) = queued_tracee(tc);
     let pid = child.pid();
     let mut buf = zeroed_infos(4);
-    // SAFETY (all calls): the kernel checks the buffers; valid ones are ours.
+    // SAFETY: the kernel checks the buffer, a live local.
     let bad_flags = unsafe { peeksiginfo_raw(pid, 0, 2, 4, buf.as_mut_ptr()) };
     require_eq!(
         bad_flags,
         Err(Errno::EINVAL),
         "PEEKSIGINFO with unknown flags"
     );
+    // SAFETY: as above; nr < 0 is refused before the buffer is touched.
     let neg = unsafe { peeksiginfo_raw(pid, 0, 0, -1, buf.as_mut_ptr()) };
     require_eq!(neg, Err(Errno::EINVAL), "PEEKSIGINFO with nr < 0");
+    // SAFETY: the kernel checks the (unmapped) buffer and answers EFAULT.
     let unmapped = unsafe { peeksiginfo_raw(pid, 0, 0, 4, 4096 as *mut libc::siginfo_t) };
     require_eq!(
         unmapped,
@@ -168,7 +170,9 @@ fn peeksiginfo_errors(tc: &Tc) {
     unsafe { libc::mprotect(map.cast::<u8>().add(page).cast(), page, libc::PROT_READ) };
     // SAFETY: the start leaves room for exactly two siginfo_t before the read-only page.
     let start = unsafe { map.cast::<u8>().add(page - 2 * sz) }.cast::<libc::siginfo_t>();
+    // SAFETY: two writable entries of our mapping, then its read-only page.
     let partial = unsafe { peeksiginfo_raw(pid, 0, 0, 4, start) };
+    // SAFETY: the read-only page of our mapping: the kernel answers EFAULT.
     let readonly = unsafe { peeksiginfo_raw(pid, 0, 0, 4, map.cast::<u8>().add(page).cast()) };
     // SAFETY: our mapping.
     unsafe { libc::munmap(map, 2 * page) };

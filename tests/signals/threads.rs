@@ -83,11 +83,8 @@ fn signal_to_thread(tc: &Tc) {
     w.expect_stopped(tid, libc::SIGUSR1);
     let info = expect_siginfo(tid, libc::SIGUSR1, expect::RAISE_SI_CODE);
     // SAFETY: a tgkill siginfo carries si_pid.
-    require_eq!(
-        unsafe { info.si_pid() },
-        std::process::id() as i32,
-        "si_pid of the tgkill"
-    );
+    let si_pid = unsafe { info.si_pid() };
+    require_eq!(si_pid, std::process::id() as i32, "si_pid of the tgkill");
     cont(tid, libc::SIGUSR1);
     let got = w.wait(tid, "the worker's exit");
     if got != Status::Exited(0)

@@ -80,11 +80,8 @@ fn traced_getpid(tc: &Tc, on_entry: OnEntry) {
     require_eq!(entry.op(), Op::Entry);
     let info = expect_siginfo(pid, libc::SIGTRAP, expect::SYSCALL_ENTRY_SI_CODE);
     // SAFETY: ptrace_notify fills si_pid with the tracee's pid.
-    require_eq!(
-        unsafe { info.si_pid() },
-        pid.as_raw(),
-        "si_pid of the entry stop"
-    );
+    let si_pid = unsafe { info.si_pid() };
+    require_eq!(si_pid, pid.as_raw(), "si_pid of the entry stop");
     require_eq!(sys::geteventmsg(pid), Ok(expect::SYSCALL_ENTRY_EVENTMSG));
     match on_entry {
         OnEntry::Trace => {
