@@ -101,6 +101,7 @@ pub struct ReportSlot {
 // SAFETY: the region is never unmapped; a slot's fields are atomics, and its text is written
 // only by the child that owns it and read after `len` says it was written.
 unsafe impl Send for ReportSlot {}
+// SAFETY: as for Send: shared use goes through the atomics.
 unsafe impl Sync for ReportSlot {}
 
 impl ReportSlot {
