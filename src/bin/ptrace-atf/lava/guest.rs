@@ -4,14 +4,12 @@
 //! `lava-test-case`, then the kernel's health. Pure: strings only.
 
 use crate::vm::console::TROUBLE;
-use crate::vm::guest::{BIN, TREE, WRAP};
+use crate::vm::guest::{BIN, DB, TREE, WRAP};
 
 /// The shell prompt the ramdisk's shell prints (the job's boot `prompts`).
 pub const PROMPT: &str = "ptrace-atf-lava# ";
 /// The script the test definition runs, in the guest.
 pub const LAVA_TEST: &str = "/opt/ptrace-atf/lava-test";
-/// The results database kyua writes in the guest.
-pub const DB: &str = "/tmp/results.db";
 /// What the script prints before each case's `lava-test-case` call: the case's kyua line
 /// (type and reason, which LAVA's pass/fail/skip cannot hold). The results bridge reads it.
 pub const RESULT_MARK: &str = "ptrace-atf-lava: result ";

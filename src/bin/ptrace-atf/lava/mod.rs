@@ -65,7 +65,7 @@ struct JobArgs {
     #[arg(long, value_name = "URL")]
     ramdisk_url: Option<String>,
     /// kyua filters, as `test` takes them (default: the whole suite).
-    #[arg(value_parser = parse_filter)]
+    #[arg(value_parser = vm::parse_filter)]
     filters: Vec<String>,
     /// The LAVA device type.
     #[arg(long, value_name = "NAME", default_value = "qemu")]
@@ -87,7 +87,7 @@ struct JobArgs {
     #[arg(long)]
     kvm: bool,
     /// PTRACE_ATF_TIME_SCALE in the guest (default: 4 for qemu without KVM, else 1).
-    #[arg(long, value_name = "N", value_parser = parse_scale)]
+    #[arg(long, value_name = "N", value_parser = vm::parse_scale)]
     time_scale: Option<String>,
     /// Cases run at once in the guest (default: its CPU count).
     #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
@@ -124,21 +124,6 @@ struct ResultsArgs {
     /// Print only the summary, not every case's line.
     #[arg(long, short)]
     quiet: bool,
-}
-
-fn parse_filter(s: &str) -> Result<String, String> {
-    if s.is_empty()
-        || s.starts_with('-')
-        || !s
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_/:.-".contains(c))
-    {
-        Err(format!(
-            "'{s}' is not a kyua filter (an area, area/program or area/program:case)"
-        ))
-    } else {
-        Ok(s.to_string())
-    }
 }
 
 fn parse_word(s: &str) -> Result<String, String> {
@@ -187,13 +172,6 @@ fn fit_name(s: &str) -> String {
         let mut t: String = s.chars().take(NAME_MAX - 3).collect();
         t.push_str("...");
         t
-    }
-}
-
-fn parse_scale(s: &str) -> Result<String, String> {
-    match s.parse::<f64>() {
-        Ok(v) if v.is_finite() && v > 0.0 => Ok(s.to_string()),
-        _ => Err(format!("'{s}' is not a positive number")),
     }
 }
 
@@ -496,9 +474,9 @@ mod tests {
     fn words_and_filters() {
         assert!(parse_word("max,la57=off").is_ok());
         assert!(parse_word("a b").is_err());
-        assert!(parse_filter("zombie/t_zombie_waitpid:race1").is_ok());
-        assert!(parse_filter("-x").is_err());
-        assert!(parse_scale("0").is_err());
+        assert!(vm::parse_filter("zombie/t_zombie_waitpid:race1").is_ok());
+        assert!(vm::parse_filter("-x").is_err());
+        assert!(vm::parse_scale("0").is_err());
         assert_eq!(
             parse_plain_var("dbregs_lie=read_zero"),
             Ok(("dbregs_lie".into(), "read_zero".into()))

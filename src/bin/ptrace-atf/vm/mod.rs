@@ -103,7 +103,8 @@ pub struct Args {
     guest_prelude: Option<String>,
 }
 
-fn parse_filter(s: &str) -> Result<String, String> {
+/// A kyua filter as `vm` and `lava` take it (checked before anything boots).
+pub(crate) fn parse_filter(s: &str) -> Result<String, String> {
     if s.is_empty()
         || s.starts_with('-')
         || !s
@@ -118,11 +119,10 @@ fn parse_filter(s: &str) -> Result<String, String> {
     }
 }
 
-fn parse_scale(s: &str) -> Result<String, String> {
-    match s.parse::<f64>() {
-        Ok(v) if v.is_finite() && v > 0.0 => Ok(s.to_string()),
-        _ => Err(format!("'{s}' is not a positive number")),
-    }
+/// A time scale as `vm` and `lava` take it: what `PTRACE_ATF_TIME_SCALE` accepts (a whole
+/// number from 1 to 100), so the guest's programs never reject it.
+pub(crate) fn parse_scale(s: &str) -> Result<String, String> {
+    ptrace_atf::atf::timescale::parse(s).map(|f| f.to_string())
 }
 
 fn fail(code: u8, msg: &str) -> ExitCode {
@@ -411,9 +411,13 @@ mod tests {
     }
 
     #[test]
-    fn time_scales_are_positive_numbers() {
-        assert!(parse_scale("4").is_ok());
-        assert!(parse_scale("2.5").is_ok());
+    fn time_scales_are_what_the_guest_programs_accept() {
+        assert_eq!(parse_scale("4"), Ok("4".to_string()));
+        assert!(
+            parse_scale("2.5").is_err(),
+            "the programs take whole numbers only"
+        );
+        assert!(parse_scale("101").is_err());
         assert!(parse_scale("0").is_err());
         assert!(parse_scale("x").is_err());
     }
