@@ -231,7 +231,10 @@ const PROBE_TRIES: usize = 3;
 fn run_probe() -> Probe {
     let w = Waiter::new(WaiterKind::Waitpid);
     let child = Forkee::traceme(|| {
-        PROBE_TARGET.store(1, Ordering::SeqCst);
+        // A plain 4-byte store (`mov`), the access every watchpoint case makes; a SeqCst
+        // store is a locked `xchg`, which QEMU TCG's watchpoints miss now and then.
+        // SAFETY: a volatile write to a static word this child owns a copy of.
+        unsafe { std::ptr::write_volatile(PROBE_TARGET.as_ptr(), 1) };
         0
     });
     let pid = child.pid();
