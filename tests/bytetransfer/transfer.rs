@@ -28,47 +28,302 @@ fn magic(bytes: usize) -> u64 {
     }
 }
 
-/// One case: which way, which direction, how many bytes, data or text.
+/// One case: its name, which way, which direction, how many bytes, data or text.
 #[derive(Clone, Copy)]
 pub struct Xfer {
+    name: &'static str,
     way: Way,
     write: bool,
     bytes: usize,
     text: bool,
 }
 
-/// All 40 NetBSD cases of this family (the auxv one lives in `auxv`).
+/// All 40 NetBSD cases of this family (the auxv one lives in `auxv`), in listing order.
+const XFERS: &[Xfer] = &[
+    Xfer {
+        name: "bytes_transfer_piod_read_d_8",
+        way: Way::VmRw,
+        write: false,
+        bytes: 1,
+        text: false,
+    },
+    Xfer {
+        name: "bytes_transfer_piod_read_d_16",
+        way: Way::VmRw,
+        write: false,
+        bytes: 2,
+        text: false,
+    },
+    Xfer {
+        name: "bytes_transfer_piod_read_d_32",
+        way: Way::VmRw,
+        write: false,
+        bytes: 4,
+        text: false,
+    },
+    Xfer {
+        name: "bytes_transfer_piod_read_d_64",
+        way: Way::VmRw,
+        write: false,
+        bytes: 8,
+        text: false,
+    },
+    Xfer {
+        name: "bytes_transfer_piod_read_i_8",
+        way: Way::ProcMem,
+        write: false,
+        bytes: 1,
+        text: false,
+    },
+    Xfer {
+        name: "bytes_transfer_piod_read_i_16",
+        way: Way::ProcMem,
+        write: false,
+        bytes: 2,
+        text: false,
+    },
+    Xfer {
+        name: "bytes_transfer_piod_read_i_32",
+        way: Way::ProcMem,
+        write: false,
+        bytes: 4,
+        text: false,
+    },
+    Xfer {
+        name: "bytes_transfer_piod_read_i_64",
+        way: Way::ProcMem,
+        write: false,
+        bytes: 8,
+        text: false,
+    },
+    Xfer {
+        name: "bytes_transfer_read_d",
+        way: Way::PeekPokeData,
+        write: false,
+        bytes: 8,
+        text: false,
+    },
+    Xfer {
+        name: "bytes_transfer_read_i",
+        way: Way::PeekPokeText,
+        write: false,
+        bytes: 8,
+        text: false,
+    },
+    Xfer {
+        name: "bytes_transfer_piod_write_d_8",
+        way: Way::VmRw,
+        write: true,
+        bytes: 1,
+        text: false,
+    },
+    Xfer {
+        name: "bytes_transfer_piod_write_d_16",
+        way: Way::VmRw,
+        write: true,
+        bytes: 2,
+        text: false,
+    },
+    Xfer {
+        name: "bytes_transfer_piod_write_d_32",
+        way: Way::VmRw,
+        write: true,
+        bytes: 4,
+        text: false,
+    },
+    Xfer {
+        name: "bytes_transfer_piod_write_d_64",
+        way: Way::VmRw,
+        write: true,
+        bytes: 8,
+        text: false,
+    },
+    Xfer {
+        name: "bytes_transfer_piod_write_i_8",
+        way: Way::ProcMem,
+        write: true,
+        bytes: 1,
+        text: false,
+    },
+    Xfer {
+        name: "bytes_transfer_piod_write_i_16",
+        way: Way::ProcMem,
+        write: true,
+        bytes: 2,
+        text: false,
+    },
+    Xfer {
+        name: "bytes_transfer_piod_write_i_32",
+        way: Way::ProcMem,
+        write: true,
+        bytes: 4,
+        text: false,
+    },
+    Xfer {
+        name: "bytes_transfer_piod_write_i_64",
+        way: Way::ProcMem,
+        write: true,
+        bytes: 8,
+        text: false,
+    },
+    Xfer {
+        name: "bytes_transfer_write_d",
+        way: Way::PeekPokeData,
+        write: true,
+        bytes: 8,
+        text: false,
+    },
+    Xfer {
+        name: "bytes_transfer_write_i",
+        way: Way::PeekPokeText,
+        write: true,
+        bytes: 8,
+        text: false,
+    },
+    Xfer {
+        name: "bytes_transfer_piod_read_d_8_text",
+        way: Way::VmRw,
+        write: false,
+        bytes: 1,
+        text: true,
+    },
+    Xfer {
+        name: "bytes_transfer_piod_read_d_16_text",
+        way: Way::VmRw,
+        write: false,
+        bytes: 2,
+        text: true,
+    },
+    Xfer {
+        name: "bytes_transfer_piod_read_d_32_text",
+        way: Way::VmRw,
+        write: false,
+        bytes: 4,
+        text: true,
+    },
+    Xfer {
+        name: "bytes_transfer_piod_read_d_64_text",
+        way: Way::VmRw,
+        write: false,
+        bytes: 8,
+        text: true,
+    },
+    Xfer {
+        name: "bytes_transfer_piod_read_i_8_text",
+        way: Way::ProcMem,
+        write: false,
+        bytes: 1,
+        text: true,
+    },
+    Xfer {
+        name: "bytes_transfer_piod_read_i_16_text",
+        way: Way::ProcMem,
+        write: false,
+        bytes: 2,
+        text: true,
+    },
+    Xfer {
+        name: "bytes_transfer_piod_read_i_32_text",
+        way: Way::ProcMem,
+        write: false,
+        bytes: 4,
+        text: true,
+    },
+    Xfer {
+        name: "bytes_transfer_piod_read_i_64_text",
+        way: Way::ProcMem,
+        write: false,
+        bytes: 8,
+        text: true,
+    },
+    Xfer {
+        name: "bytes_transfer_read_d_text",
+        way: Way::PeekPokeData,
+        write: false,
+        bytes: 8,
+        text: true,
+    },
+    Xfer {
+        name: "bytes_transfer_read_i_text",
+        way: Way::PeekPokeText,
+        write: false,
+        bytes: 8,
+        text: true,
+    },
+    Xfer {
+        name: "bytes_transfer_piod_write_d_8_text",
+        way: Way::VmRw,
+        write: true,
+        bytes: 1,
+        text: true,
+    },
+    Xfer {
+        name: "bytes_transfer_piod_write_d_16_text",
+        way: Way::VmRw,
+        write: true,
+        bytes: 2,
+        text: true,
+    },
+    Xfer {
+        name: "bytes_transfer_piod_write_d_32_text",
+        way: Way::VmRw,
+        write: true,
+        bytes: 4,
+        text: true,
+    },
+    Xfer {
+        name: "bytes_transfer_piod_write_d_64_text",
+        way: Way::VmRw,
+        write: true,
+        bytes: 8,
+        text: true,
+    },
+    Xfer {
+        name: "bytes_transfer_piod_write_i_8_text",
+        way: Way::ProcMem,
+        write: true,
+        bytes: 1,
+        text: true,
+    },
+    Xfer {
+        name: "bytes_transfer_piod_write_i_16_text",
+        way: Way::ProcMem,
+        write: true,
+        bytes: 2,
+        text: true,
+    },
+    Xfer {
+        name: "bytes_transfer_piod_write_i_32_text",
+        way: Way::ProcMem,
+        write: true,
+        bytes: 4,
+        text: true,
+    },
+    Xfer {
+        name: "bytes_transfer_piod_write_i_64_text",
+        way: Way::ProcMem,
+        write: true,
+        bytes: 8,
+        text: true,
+    },
+    Xfer {
+        name: "bytes_transfer_write_d_text",
+        way: Way::PeekPokeData,
+        write: true,
+        bytes: 8,
+        text: true,
+    },
+    Xfer {
+        name: "bytes_transfer_write_i_text",
+        way: Way::PeekPokeText,
+        write: true,
+        bytes: 8,
+        text: true,
+    },
+];
+
 pub fn cases() -> Vec<TestCase> {
-    let mut out = Vec::new();
-    for text in [false, true] {
-        let suffix = if text { "_text" } else { "" };
-        for write in [false, true] {
-            let op = if write { "write" } else { "read" };
-            for (di, way) in [("d", Way::VmRw), ("i", Way::ProcMem)] {
-                for bits in [8, 16, 32, 64] {
-                    let name = format!("bytes_transfer_piod_{op}_{di}_{bits}{suffix}");
-                    let x = Xfer {
-                        way,
-                        write,
-                        bytes: bits / 8,
-                        text,
-                    };
-                    out.push(case(&name, x));
-                }
-            }
-            for (di, way) in [("d", Way::PeekPokeData), ("i", Way::PeekPokeText)] {
-                let name = format!("bytes_transfer_{op}_{di}{suffix}");
-                let x = Xfer {
-                    way,
-                    write,
-                    bytes: 8,
-                    text,
-                };
-                out.push(case(&name, x));
-            }
-        }
-    }
-    out
+    XFERS.iter().map(|&x| case(x.name, x)).collect()
 }
 
 fn case(name: &str, x: Xfer) -> TestCase {

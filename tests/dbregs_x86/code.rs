@@ -146,31 +146,53 @@ fn dont_inherit_execve(tc: &Tc, slot: usize) {
     child.cont_to_exit(&w, 0);
 }
 
+/// The dbregs_dr*_trap_code cases: (name, the debug register used).
+const TRAP_CODE: &[(&str, usize)] = &[
+    ("dbregs_dr0_trap_code", 0),
+    ("dbregs_dr1_trap_code", 1),
+    ("dbregs_dr2_trap_code", 2),
+    ("dbregs_dr3_trap_code", 3),
+];
+
+/// The dbregs_dr*_dont_inherit_lwp cases: (name, the debug register used).
+const DONT_INHERIT_LWP: &[(&str, usize)] = &[
+    ("dbregs_dr0_dont_inherit_lwp", 0),
+    ("dbregs_dr1_dont_inherit_lwp", 1),
+    ("dbregs_dr2_dont_inherit_lwp", 2),
+    ("dbregs_dr3_dont_inherit_lwp", 3),
+];
+
+/// The dbregs_dr*_dont_inherit_execve cases: (name, the debug register used).
+const DONT_INHERIT_EXECVE: &[(&str, usize)] = &[
+    ("dbregs_dr0_dont_inherit_execve", 0),
+    ("dbregs_dr1_dont_inherit_execve", 1),
+    ("dbregs_dr2_dont_inherit_execve", 2),
+    ("dbregs_dr3_dont_inherit_execve", 3),
+];
+
 pub fn cases() -> Vec<TestCase> {
     let mut v = Vec::new();
-    for slot in 0..4 {
-        let name = format!("dbregs_dr{slot}_trap_code");
+    for &(name, slot) in TRAP_CODE {
         v.push(
-            TestCase::new(&name)
+            TestCase::new(name)
                 .descr(&format!(
                     "An execute breakpoint in DR{slot} on a function traps (TRAP_HWBKPT, DR6 \
                      B{slot}, RIP at the function); clearing it in DR7 lets the tracee run on"
                 ))
                 .timeout(15)
-                .netbsd(&ptrace_atf::netbsd::id(&name))
+                .netbsd(&ptrace_atf::netbsd::id(name))
                 .body(move |tc| trap_code(tc, slot)),
         );
     }
-    for slot in 0..4 {
-        let name = format!("dbregs_dr{slot}_dont_inherit_lwp");
+    for &(name, slot) in DONT_INHERIT_LWP {
         v.push(
-            TestCase::new(&name)
+            TestCase::new(name)
                 .descr(&format!(
                     "A thread created by a tracee whose DR{slot} is armed starts with DR{slot} \
                      clear, and its write to the watched word does not trap"
                 ))
                 .timeout(15)
-                .netbsd(&ptrace_atf::netbsd::id(&name))
+                .netbsd(&ptrace_atf::netbsd::id(name))
                 .body(move |tc| dont_inherit_lwp(tc, slot, Look::Address)),
         );
     }
@@ -184,16 +206,15 @@ pub fn cases() -> Vec<TestCase> {
             .bug(DR7_INHERIT_BUG)
             .body(|tc| dont_inherit_lwp(tc, 0, Look::Control)),
     );
-    for slot in 0..4 {
-        let name = format!("dbregs_dr{slot}_dont_inherit_execve");
+    for &(name, slot) in DONT_INHERIT_EXECVE {
         v.push(
-            TestCase::new(&name)
+            TestCase::new(name)
                 .descr(&format!(
                     "execve clears an armed DR{slot} and DR7 (PTRACE_EVENT_EXEC stop shows 0)"
                 ))
                 .timeout(15)
                 .require_files(&["/bin/true"])
-                .netbsd(&ptrace_atf::netbsd::id(&name))
+                .netbsd(&ptrace_atf::netbsd::id(name))
                 .body(move |tc| dont_inherit_execve(tc, slot)),
         );
     }

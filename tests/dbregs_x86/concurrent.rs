@@ -264,6 +264,7 @@ fn concurrent(tc: &Tc, v: &Variant) {
     w.expect_no_children();
 }
 
+#[rustfmt::skip]
 const VARIANTS: [Variant; 12] = {
     use Handling::*;
     const fn v(name: &'static str, bp: bool, sig: bool, wp: bool, handling: Handling) -> Variant {
@@ -276,18 +277,19 @@ const VARIANTS: [Variant; 12] = {
         }
     }
     [
-        v("breakpoints", true, false, false, Discard),
-        v("watchpoints", false, false, true, Discard),
-        v("bp_wp", true, false, true, Discard),
-        v("bp_sig", true, true, false, Discard),
-        v("bp_sig_sig_ign", true, true, false, SigIgn),
-        v("bp_sig_handler", true, true, false, Handler),
-        v("wp_sig", false, true, true, Discard),
-        v("wp_sig_sig_ign", false, true, true, SigIgn),
-        v("wp_sig_handler", false, true, true, Handler),
-        v("bp_wp_sig", true, true, true, Discard),
-        v("bp_wp_sig_sig_ign", true, true, true, SigIgn),
-        v("bp_wp_sig_handler", true, true, true, Handler),
+        // name                                   bp     sig    wp     handling
+        v("thread_concurrent_breakpoints",        true,  false, false, Discard),
+        v("thread_concurrent_watchpoints",        false, false, true,  Discard),
+        v("thread_concurrent_bp_wp",              true,  false, true,  Discard),
+        v("thread_concurrent_bp_sig",             true,  true,  false, Discard),
+        v("thread_concurrent_bp_sig_sig_ign",     true,  true,  false, SigIgn),
+        v("thread_concurrent_bp_sig_handler",     true,  true,  false, Handler),
+        v("thread_concurrent_wp_sig",             false, true,  true,  Discard),
+        v("thread_concurrent_wp_sig_sig_ign",     false, true,  true,  SigIgn),
+        v("thread_concurrent_wp_sig_handler",     false, true,  true,  Handler),
+        v("thread_concurrent_bp_wp_sig",          true,  true,  true,  Discard),
+        v("thread_concurrent_bp_wp_sig_sig_ign",  true,  true,  true,  SigIgn),
+        v("thread_concurrent_bp_wp_sig_handler",  true,  true,  true,  Handler),
     ]
 };
 
@@ -295,7 +297,7 @@ pub fn cases() -> Vec<TestCase> {
     VARIANTS
         .iter()
         .map(|v| {
-            let name = format!("thread_concurrent_{}", v.name);
+            let name = v.name;
             let mut kinds = Vec::new();
             if v.bp {
                 kinds.push("an execute breakpoint (DR0)");
@@ -310,14 +312,14 @@ pub fn cases() -> Vec<TestCase> {
                     Handling::Handler => "a signal passed back to a handler",
                 });
             }
-            TestCase::new(&name)
+            TestCase::new(name)
                 .descr(&format!(
                     "{THREADS} threads per kind hit {} concurrently; each event is reported \
                      exactly once per thread",
                     kinds.join(", ")
                 ))
                 .timeout(30)
-                .netbsd(&ptrace_atf::netbsd::id(&name))
+                .netbsd(&ptrace_atf::netbsd::id(name))
                 .body(move |tc| concurrent(tc, v))
         })
         .collect()

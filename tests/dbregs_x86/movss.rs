@@ -161,18 +161,22 @@ fn mov_ss(tc: &Tc, after: After) {
 
 pub fn cases() -> Vec<TestCase> {
     [
-        (After::Int3, "int3"),
-        (After::Syscall, "syscall"),
-        (After::Int1, "int1"),
+        (After::Int3, "dbregs_cve_2018_8897_mov_ss_int3", "INT3"),
+        (
+            After::Syscall,
+            "dbregs_cve_2018_8897_mov_ss_syscall",
+            "SYSCALL",
+        ),
+        (After::Int1, "dbregs_cve_2018_8897_mov_ss_int1", "INT1"),
     ]
     .into_iter()
-    .map(|(after, name)| {
-        TestCase::new(format!("dbregs_cve_2018_8897_mov_ss_{name}"))
+    .map(|(after, name, insn)| {
+        TestCase::new(name)
             .descr(&format!(
                 "MOV SS from a DR0-watched word followed by {}: the tracee gets the SIGTRAPs \
                  that instruction gives, the watchpoint still fires on a later read, the tracee \
                  exits and the kernel does not taint (CVE-2018-8897)",
-                name.to_uppercase()
+                insn
             ))
             .timeout(15)
             .body(move |tc| mov_ss(tc, after))

@@ -143,35 +143,35 @@ struct BadDr7 {
 
 const BAD_DR7: [BadDr7; 5] = [
     BadDr7 {
-        name: "io_type",
+        name: "dbregs_dr7_refuses_io_type",
         what: "R/W=10 (I/O breakpoint)",
         offset: 0,
         cond: Cond::Io,
         len: Len::One,
     },
     BadDr7 {
-        name: "exec_len4",
+        name: "dbregs_dr7_refuses_exec_len4",
         what: "an execute breakpoint of length 4",
         offset: 0,
         cond: Cond::Exec,
         len: Len::Four,
     },
     BadDr7 {
-        name: "misaligned_2bytes",
+        name: "dbregs_dr7_refuses_misaligned_2bytes",
         what: "a 2-byte watchpoint at an odd address",
         offset: 1,
         cond: Cond::Write,
         len: Len::Two,
     },
     BadDr7 {
-        name: "misaligned_4bytes",
+        name: "dbregs_dr7_refuses_misaligned_4bytes",
         what: "a 4-byte watchpoint at an address = 2 mod 4",
         offset: 2,
         cond: Cond::Write,
         len: Len::Four,
     },
     BadDr7 {
-        name: "misaligned_8bytes",
+        name: "dbregs_dr7_refuses_misaligned_8bytes",
         what: "an 8-byte watchpoint at an address = 4 mod 8",
         offset: 12,
         cond: Cond::ReadWrite,
@@ -198,9 +198,22 @@ fn bad_dr7(tc: &Tc, bad: &BadDr7) {
 
 pub fn cases() -> Vec<TestCase> {
     let mut v = Vec::new();
-    for (enabled, suffix, how) in [(false, "", "disabled"), (true, "_armed", "armed")] {
+    for (enabled, second_write_name, kernel_address_name, how) in [
+        (
+            false,
+            "dbregs_dr0_second_write_takes_effect",
+            "dbregs_dr0_kernel_address_refused",
+            "disabled",
+        ),
+        (
+            true,
+            "dbregs_dr0_second_write_takes_effect_armed",
+            "dbregs_dr0_kernel_address_refused_armed",
+            "armed",
+        ),
+    ] {
         v.push(
-            TestCase::new(format!("dbregs_dr0_second_write_takes_effect{suffix}"))
+            TestCase::new(second_write_name)
                 .descr(&format!(
                     "A second POKEUSER of a {how} DR0 takes effect: it reads back and the \
                      watchpoint fires there (bd14406b78e6, LTP ptrace10)"
@@ -209,7 +222,7 @@ pub fn cases() -> Vec<TestCase> {
                 .body(move |tc| second_write(tc, enabled)),
         );
         v.push(
-            TestCase::new(format!("dbregs_dr0_kernel_address_refused{suffix}"))
+            TestCase::new(kernel_address_name)
                 .descr(&format!(
                     "Kernel addresses in a {how} DR0 fail with EINVAL and never read back; the \
                      previous value stays (CVE-2018-1000199, LTP ptrace08)"
@@ -220,7 +233,7 @@ pub fn cases() -> Vec<TestCase> {
     }
     for bad in &BAD_DR7 {
         v.push(
-            TestCase::new(format!("dbregs_dr7_refuses_{}", bad.name))
+            TestCase::new(bad.name)
                 .descr(&format!(
                     "POKEUSER DR7 enabling {} fails with EINVAL and DR7 stays 0",
                     bad.what

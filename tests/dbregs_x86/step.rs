@@ -128,16 +128,16 @@ fn dr6_view(tc: &Tc) {
 }
 
 pub fn cases() -> Vec<TestCase> {
-    let mut v: Vec<TestCase> = (1..=4)
-        .map(|n| {
-            let name = format!("step{n}");
-            TestCase::new(&name)
+    let mut v: Vec<TestCase> = [("step1", 1), ("step2", 2), ("step3", 3), ("step4", 4)]
+        .into_iter()
+        .map(|(name, n)| {
+            TestCase::new(name)
                 .descr(&format!(
                     "{n} PTRACE_SINGLESTEP(s) each report one SIGTRAP with TRAP_TRACE; the tracee \
                      then runs on and exits"
                 ))
                 .timeout(15)
-                .netbsd(&ptrace_atf::netbsd::id(&name))
+                .netbsd(&ptrace_atf::netbsd::id(name))
                 .body(move |tc| step(tc, n, Trap::Default))
         })
         .collect();

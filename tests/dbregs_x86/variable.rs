@@ -110,14 +110,6 @@ pub enum Mode {
 }
 
 impl Mode {
-    fn name(self) -> &'static str {
-        match self {
-            Mode::WriteOnly => "writeonly",
-            Mode::ReadWriteWrite => "readwrite_write",
-            Mode::ReadWriteRead => "readwrite_read",
-            Mode::WriteOnlyRead => "writeonly_read",
-        }
-    }
     fn cond(self) -> Cond {
         match self {
             Mode::WriteOnly | Mode::WriteOnlyRead => Cond::Write,
@@ -129,15 +121,6 @@ impl Mode {
     }
     fn fires(self) -> bool {
         self != Mode::WriteOnlyRead
-    }
-}
-
-fn len_name(len: Len) -> &'static str {
-    match len {
-        Len::One => "byte",
-        Len::Two => "2bytes",
-        Len::Four => "4bytes",
-        Len::Eight => "8bytes",
     }
 }
 
@@ -238,6 +221,540 @@ fn stress_one_tracee(tc: &Tc) {
     child.cont_to_exit(&w, EXIT_CODE);
 }
 
+/// One preserve case: the debug register set and what happens before it is read back.
+struct PreserveRow {
+    name: &'static str,
+    slot: usize,
+    mode: Preserve,
+}
+
+/// The dbregs_preserve_* cases, in listing order.
+const PRESERVES: &[PreserveRow] = &[
+    PreserveRow {
+        name: "dbregs_preserve_dr0",
+        slot: 0,
+        mode: Preserve::Plain,
+    },
+    PreserveRow {
+        name: "dbregs_preserve_dr1",
+        slot: 1,
+        mode: Preserve::Plain,
+    },
+    PreserveRow {
+        name: "dbregs_preserve_dr2",
+        slot: 2,
+        mode: Preserve::Plain,
+    },
+    PreserveRow {
+        name: "dbregs_preserve_dr3",
+        slot: 3,
+        mode: Preserve::Plain,
+    },
+    PreserveRow {
+        name: "dbregs_preserve_dr0_yield",
+        slot: 0,
+        mode: Preserve::Yield,
+    },
+    PreserveRow {
+        name: "dbregs_preserve_dr1_yield",
+        slot: 1,
+        mode: Preserve::Yield,
+    },
+    PreserveRow {
+        name: "dbregs_preserve_dr2_yield",
+        slot: 2,
+        mode: Preserve::Yield,
+    },
+    PreserveRow {
+        name: "dbregs_preserve_dr3_yield",
+        slot: 3,
+        mode: Preserve::Yield,
+    },
+    PreserveRow {
+        name: "dbregs_preserve_dr0_continued",
+        slot: 0,
+        mode: Preserve::Continued,
+    },
+    PreserveRow {
+        name: "dbregs_preserve_dr1_continued",
+        slot: 1,
+        mode: Preserve::Continued,
+    },
+    PreserveRow {
+        name: "dbregs_preserve_dr2_continued",
+        slot: 2,
+        mode: Preserve::Continued,
+    },
+    PreserveRow {
+        name: "dbregs_preserve_dr3_continued",
+        slot: 3,
+        mode: Preserve::Continued,
+    },
+];
+
+/// One trap-variable case: the debug register armed, what the tracee does to the watched
+/// variable (and whether the watchpoint must fire), the watchpoint's length, and whether
+/// NetBSD has the case.
+struct Watch {
+    name: &'static str,
+    slot: usize,
+    mode: Mode,
+    len: Len,
+    netbsd: bool,
+}
+
+/// The dbregs_dr{0..3}_trap_variable_* and _notrap_variable_* cases, in listing order.
+const WATCHES: &[Watch] = &[
+    Watch {
+        name: "dbregs_dr0_trap_variable_writeonly_byte",
+        slot: 0,
+        mode: Mode::WriteOnly,
+        len: Len::One,
+        netbsd: true,
+    },
+    Watch {
+        name: "dbregs_dr1_trap_variable_writeonly_byte",
+        slot: 1,
+        mode: Mode::WriteOnly,
+        len: Len::One,
+        netbsd: true,
+    },
+    Watch {
+        name: "dbregs_dr2_trap_variable_writeonly_byte",
+        slot: 2,
+        mode: Mode::WriteOnly,
+        len: Len::One,
+        netbsd: true,
+    },
+    Watch {
+        name: "dbregs_dr3_trap_variable_writeonly_byte",
+        slot: 3,
+        mode: Mode::WriteOnly,
+        len: Len::One,
+        netbsd: true,
+    },
+    Watch {
+        name: "dbregs_dr0_trap_variable_writeonly_2bytes",
+        slot: 0,
+        mode: Mode::WriteOnly,
+        len: Len::Two,
+        netbsd: true,
+    },
+    Watch {
+        name: "dbregs_dr1_trap_variable_writeonly_2bytes",
+        slot: 1,
+        mode: Mode::WriteOnly,
+        len: Len::Two,
+        netbsd: true,
+    },
+    Watch {
+        name: "dbregs_dr2_trap_variable_writeonly_2bytes",
+        slot: 2,
+        mode: Mode::WriteOnly,
+        len: Len::Two,
+        netbsd: true,
+    },
+    Watch {
+        name: "dbregs_dr3_trap_variable_writeonly_2bytes",
+        slot: 3,
+        mode: Mode::WriteOnly,
+        len: Len::Two,
+        netbsd: true,
+    },
+    Watch {
+        name: "dbregs_dr0_trap_variable_writeonly_4bytes",
+        slot: 0,
+        mode: Mode::WriteOnly,
+        len: Len::Four,
+        netbsd: true,
+    },
+    Watch {
+        name: "dbregs_dr1_trap_variable_writeonly_4bytes",
+        slot: 1,
+        mode: Mode::WriteOnly,
+        len: Len::Four,
+        netbsd: true,
+    },
+    Watch {
+        name: "dbregs_dr2_trap_variable_writeonly_4bytes",
+        slot: 2,
+        mode: Mode::WriteOnly,
+        len: Len::Four,
+        netbsd: true,
+    },
+    Watch {
+        name: "dbregs_dr3_trap_variable_writeonly_4bytes",
+        slot: 3,
+        mode: Mode::WriteOnly,
+        len: Len::Four,
+        netbsd: true,
+    },
+    Watch {
+        name: "dbregs_dr0_trap_variable_writeonly_8bytes",
+        slot: 0,
+        mode: Mode::WriteOnly,
+        len: Len::Eight,
+        netbsd: false,
+    },
+    Watch {
+        name: "dbregs_dr1_trap_variable_writeonly_8bytes",
+        slot: 1,
+        mode: Mode::WriteOnly,
+        len: Len::Eight,
+        netbsd: false,
+    },
+    Watch {
+        name: "dbregs_dr2_trap_variable_writeonly_8bytes",
+        slot: 2,
+        mode: Mode::WriteOnly,
+        len: Len::Eight,
+        netbsd: false,
+    },
+    Watch {
+        name: "dbregs_dr3_trap_variable_writeonly_8bytes",
+        slot: 3,
+        mode: Mode::WriteOnly,
+        len: Len::Eight,
+        netbsd: false,
+    },
+    Watch {
+        name: "dbregs_dr0_trap_variable_readwrite_write_byte",
+        slot: 0,
+        mode: Mode::ReadWriteWrite,
+        len: Len::One,
+        netbsd: true,
+    },
+    Watch {
+        name: "dbregs_dr1_trap_variable_readwrite_write_byte",
+        slot: 1,
+        mode: Mode::ReadWriteWrite,
+        len: Len::One,
+        netbsd: true,
+    },
+    Watch {
+        name: "dbregs_dr2_trap_variable_readwrite_write_byte",
+        slot: 2,
+        mode: Mode::ReadWriteWrite,
+        len: Len::One,
+        netbsd: true,
+    },
+    Watch {
+        name: "dbregs_dr3_trap_variable_readwrite_write_byte",
+        slot: 3,
+        mode: Mode::ReadWriteWrite,
+        len: Len::One,
+        netbsd: true,
+    },
+    Watch {
+        name: "dbregs_dr0_trap_variable_readwrite_write_2bytes",
+        slot: 0,
+        mode: Mode::ReadWriteWrite,
+        len: Len::Two,
+        netbsd: true,
+    },
+    Watch {
+        name: "dbregs_dr1_trap_variable_readwrite_write_2bytes",
+        slot: 1,
+        mode: Mode::ReadWriteWrite,
+        len: Len::Two,
+        netbsd: true,
+    },
+    Watch {
+        name: "dbregs_dr2_trap_variable_readwrite_write_2bytes",
+        slot: 2,
+        mode: Mode::ReadWriteWrite,
+        len: Len::Two,
+        netbsd: true,
+    },
+    Watch {
+        name: "dbregs_dr3_trap_variable_readwrite_write_2bytes",
+        slot: 3,
+        mode: Mode::ReadWriteWrite,
+        len: Len::Two,
+        netbsd: true,
+    },
+    Watch {
+        name: "dbregs_dr0_trap_variable_readwrite_write_4bytes",
+        slot: 0,
+        mode: Mode::ReadWriteWrite,
+        len: Len::Four,
+        netbsd: true,
+    },
+    Watch {
+        name: "dbregs_dr1_trap_variable_readwrite_write_4bytes",
+        slot: 1,
+        mode: Mode::ReadWriteWrite,
+        len: Len::Four,
+        netbsd: true,
+    },
+    Watch {
+        name: "dbregs_dr2_trap_variable_readwrite_write_4bytes",
+        slot: 2,
+        mode: Mode::ReadWriteWrite,
+        len: Len::Four,
+        netbsd: true,
+    },
+    Watch {
+        name: "dbregs_dr3_trap_variable_readwrite_write_4bytes",
+        slot: 3,
+        mode: Mode::ReadWriteWrite,
+        len: Len::Four,
+        netbsd: true,
+    },
+    Watch {
+        name: "dbregs_dr0_trap_variable_readwrite_write_8bytes",
+        slot: 0,
+        mode: Mode::ReadWriteWrite,
+        len: Len::Eight,
+        netbsd: false,
+    },
+    Watch {
+        name: "dbregs_dr1_trap_variable_readwrite_write_8bytes",
+        slot: 1,
+        mode: Mode::ReadWriteWrite,
+        len: Len::Eight,
+        netbsd: false,
+    },
+    Watch {
+        name: "dbregs_dr2_trap_variable_readwrite_write_8bytes",
+        slot: 2,
+        mode: Mode::ReadWriteWrite,
+        len: Len::Eight,
+        netbsd: false,
+    },
+    Watch {
+        name: "dbregs_dr3_trap_variable_readwrite_write_8bytes",
+        slot: 3,
+        mode: Mode::ReadWriteWrite,
+        len: Len::Eight,
+        netbsd: false,
+    },
+    Watch {
+        name: "dbregs_dr0_trap_variable_readwrite_read_byte",
+        slot: 0,
+        mode: Mode::ReadWriteRead,
+        len: Len::One,
+        netbsd: true,
+    },
+    Watch {
+        name: "dbregs_dr1_trap_variable_readwrite_read_byte",
+        slot: 1,
+        mode: Mode::ReadWriteRead,
+        len: Len::One,
+        netbsd: true,
+    },
+    Watch {
+        name: "dbregs_dr2_trap_variable_readwrite_read_byte",
+        slot: 2,
+        mode: Mode::ReadWriteRead,
+        len: Len::One,
+        netbsd: true,
+    },
+    Watch {
+        name: "dbregs_dr3_trap_variable_readwrite_read_byte",
+        slot: 3,
+        mode: Mode::ReadWriteRead,
+        len: Len::One,
+        netbsd: true,
+    },
+    Watch {
+        name: "dbregs_dr0_trap_variable_readwrite_read_2bytes",
+        slot: 0,
+        mode: Mode::ReadWriteRead,
+        len: Len::Two,
+        netbsd: true,
+    },
+    Watch {
+        name: "dbregs_dr1_trap_variable_readwrite_read_2bytes",
+        slot: 1,
+        mode: Mode::ReadWriteRead,
+        len: Len::Two,
+        netbsd: true,
+    },
+    Watch {
+        name: "dbregs_dr2_trap_variable_readwrite_read_2bytes",
+        slot: 2,
+        mode: Mode::ReadWriteRead,
+        len: Len::Two,
+        netbsd: true,
+    },
+    Watch {
+        name: "dbregs_dr3_trap_variable_readwrite_read_2bytes",
+        slot: 3,
+        mode: Mode::ReadWriteRead,
+        len: Len::Two,
+        netbsd: true,
+    },
+    Watch {
+        name: "dbregs_dr0_trap_variable_readwrite_read_4bytes",
+        slot: 0,
+        mode: Mode::ReadWriteRead,
+        len: Len::Four,
+        netbsd: true,
+    },
+    Watch {
+        name: "dbregs_dr1_trap_variable_readwrite_read_4bytes",
+        slot: 1,
+        mode: Mode::ReadWriteRead,
+        len: Len::Four,
+        netbsd: true,
+    },
+    Watch {
+        name: "dbregs_dr2_trap_variable_readwrite_read_4bytes",
+        slot: 2,
+        mode: Mode::ReadWriteRead,
+        len: Len::Four,
+        netbsd: true,
+    },
+    Watch {
+        name: "dbregs_dr3_trap_variable_readwrite_read_4bytes",
+        slot: 3,
+        mode: Mode::ReadWriteRead,
+        len: Len::Four,
+        netbsd: true,
+    },
+    Watch {
+        name: "dbregs_dr0_trap_variable_readwrite_read_8bytes",
+        slot: 0,
+        mode: Mode::ReadWriteRead,
+        len: Len::Eight,
+        netbsd: false,
+    },
+    Watch {
+        name: "dbregs_dr1_trap_variable_readwrite_read_8bytes",
+        slot: 1,
+        mode: Mode::ReadWriteRead,
+        len: Len::Eight,
+        netbsd: false,
+    },
+    Watch {
+        name: "dbregs_dr2_trap_variable_readwrite_read_8bytes",
+        slot: 2,
+        mode: Mode::ReadWriteRead,
+        len: Len::Eight,
+        netbsd: false,
+    },
+    Watch {
+        name: "dbregs_dr3_trap_variable_readwrite_read_8bytes",
+        slot: 3,
+        mode: Mode::ReadWriteRead,
+        len: Len::Eight,
+        netbsd: false,
+    },
+    Watch {
+        name: "dbregs_dr0_notrap_variable_writeonly_read_byte",
+        slot: 0,
+        mode: Mode::WriteOnlyRead,
+        len: Len::One,
+        netbsd: false,
+    },
+    Watch {
+        name: "dbregs_dr1_notrap_variable_writeonly_read_byte",
+        slot: 1,
+        mode: Mode::WriteOnlyRead,
+        len: Len::One,
+        netbsd: false,
+    },
+    Watch {
+        name: "dbregs_dr2_notrap_variable_writeonly_read_byte",
+        slot: 2,
+        mode: Mode::WriteOnlyRead,
+        len: Len::One,
+        netbsd: false,
+    },
+    Watch {
+        name: "dbregs_dr3_notrap_variable_writeonly_read_byte",
+        slot: 3,
+        mode: Mode::WriteOnlyRead,
+        len: Len::One,
+        netbsd: false,
+    },
+    Watch {
+        name: "dbregs_dr0_notrap_variable_writeonly_read_2bytes",
+        slot: 0,
+        mode: Mode::WriteOnlyRead,
+        len: Len::Two,
+        netbsd: false,
+    },
+    Watch {
+        name: "dbregs_dr1_notrap_variable_writeonly_read_2bytes",
+        slot: 1,
+        mode: Mode::WriteOnlyRead,
+        len: Len::Two,
+        netbsd: false,
+    },
+    Watch {
+        name: "dbregs_dr2_notrap_variable_writeonly_read_2bytes",
+        slot: 2,
+        mode: Mode::WriteOnlyRead,
+        len: Len::Two,
+        netbsd: false,
+    },
+    Watch {
+        name: "dbregs_dr3_notrap_variable_writeonly_read_2bytes",
+        slot: 3,
+        mode: Mode::WriteOnlyRead,
+        len: Len::Two,
+        netbsd: false,
+    },
+    Watch {
+        name: "dbregs_dr0_notrap_variable_writeonly_read_4bytes",
+        slot: 0,
+        mode: Mode::WriteOnlyRead,
+        len: Len::Four,
+        netbsd: false,
+    },
+    Watch {
+        name: "dbregs_dr1_notrap_variable_writeonly_read_4bytes",
+        slot: 1,
+        mode: Mode::WriteOnlyRead,
+        len: Len::Four,
+        netbsd: false,
+    },
+    Watch {
+        name: "dbregs_dr2_notrap_variable_writeonly_read_4bytes",
+        slot: 2,
+        mode: Mode::WriteOnlyRead,
+        len: Len::Four,
+        netbsd: false,
+    },
+    Watch {
+        name: "dbregs_dr3_notrap_variable_writeonly_read_4bytes",
+        slot: 3,
+        mode: Mode::WriteOnlyRead,
+        len: Len::Four,
+        netbsd: false,
+    },
+    Watch {
+        name: "dbregs_dr0_notrap_variable_writeonly_read_8bytes",
+        slot: 0,
+        mode: Mode::WriteOnlyRead,
+        len: Len::Eight,
+        netbsd: false,
+    },
+    Watch {
+        name: "dbregs_dr1_notrap_variable_writeonly_read_8bytes",
+        slot: 1,
+        mode: Mode::WriteOnlyRead,
+        len: Len::Eight,
+        netbsd: false,
+    },
+    Watch {
+        name: "dbregs_dr2_notrap_variable_writeonly_read_8bytes",
+        slot: 2,
+        mode: Mode::WriteOnlyRead,
+        len: Len::Eight,
+        netbsd: false,
+    },
+    Watch {
+        name: "dbregs_dr3_notrap_variable_writeonly_read_8bytes",
+        slot: 3,
+        mode: Mode::WriteOnlyRead,
+        len: Len::Eight,
+        netbsd: false,
+    },
+];
+
 pub fn cases() -> Vec<TestCase> {
     let mut v = vec![
         TestCase::new("dbregs_print")
@@ -246,84 +763,54 @@ pub fn cases() -> Vec<TestCase> {
             .netbsd_same_name()
             .body(print),
     ];
-    let modes = [
-        (Preserve::Plain, "", "right away"),
-        (
-            Preserve::Yield,
-            "_yield",
-            "after the tracee ran, yielding the CPU and sleeping, to its next stop",
-        ),
-        (
-            Preserve::Continued,
-            "_continued",
-            "after the tracee runs to its next stop",
-        ),
-    ];
-    for (mode, suffix, when) in modes {
-        for slot in 0..4 {
-            let name = format!("dbregs_preserve_dr{slot}{suffix}");
-            v.push(
-                TestCase::new(&name)
-                    .descr(&format!(
-                        "DR{slot} set with POKEUSER reads back unchanged {when}"
-                    ))
-                    .timeout(15)
-                    .netbsd(&ptrace_atf::netbsd::id(&name))
-                    .body(move |tc| preserve(tc, slot, mode)),
-            );
-        }
-    }
-    let all_modes = [
-        Mode::WriteOnly,
-        Mode::ReadWriteWrite,
-        Mode::ReadWriteRead,
-        Mode::WriteOnlyRead,
-    ];
-    for mode in all_modes {
-        for len in [Len::One, Len::Two, Len::Four, Len::Eight] {
-            for slot in 0..4 {
-                let (name, descr) = if mode.fires() {
-                    (
-                        format!(
-                            "dbregs_dr{slot}_trap_variable_{}_{}",
-                            mode.name(),
-                            len_name(len)
-                        ),
-                        format!(
-                            "A {}-byte {} watchpoint in DR{slot} fires once (SIGTRAP TRAP_HWBKPT, \
-                             DR6 B{slot}), then the tracee stops and exits",
-                            len.bytes(),
-                            if mode.cond() == Cond::Write {
-                                "write"
-                            } else {
-                                "read/write"
-                            },
-                        ),
-                    )
-                } else {
-                    (
-                        format!(
-                            "dbregs_dr{slot}_notrap_variable_writeonly_read_{}",
-                            len_name(len)
-                        ),
-                        format!(
-                            "A {}-byte write-only watchpoint in DR{slot} does not fire on a read (DR6 \
-                             clean), then fires on a write",
-                            len.bytes()
-                        ),
-                    )
-                };
-                let mut case = TestCase::new(&name).descr(&descr).timeout(15);
-                if mode.fires() && len != Len::Eight {
-                    case = case.netbsd(&ptrace_atf::netbsd::id(&name));
-                }
-                v.push(case.body(move |tc| {
-                    let w = common::setup(tc);
-                    trap_variable(&w, slot, mode, len);
-                    w.expect_no_children();
-                }));
+    for p in PRESERVES {
+        let (slot, mode) = (p.slot, p.mode);
+        let when = match mode {
+            Preserve::Plain => "right away",
+            Preserve::Yield => {
+                "after the tracee ran, yielding the CPU and sleeping, to its next stop"
             }
+            Preserve::Continued => "after the tracee runs to its next stop",
+        };
+        v.push(
+            TestCase::new(p.name)
+                .descr(&format!(
+                    "DR{slot} set with POKEUSER reads back unchanged {when}"
+                ))
+                .timeout(15)
+                .netbsd(&ptrace_atf::netbsd::id(p.name))
+                .body(move |tc| preserve(tc, slot, mode)),
+        );
+    }
+    for t in WATCHES {
+        let (slot, mode, len) = (t.slot, t.mode, t.len);
+        let descr = if mode.fires() {
+            format!(
+                "A {}-byte {} watchpoint in DR{slot} fires once (SIGTRAP TRAP_HWBKPT, \
+                 DR6 B{slot}), then the tracee stops and exits",
+                len.bytes(),
+                if mode.cond() == Cond::Write {
+                    "write"
+                } else {
+                    "read/write"
+                },
+            )
+        } else {
+            format!(
+                "A {}-byte write-only watchpoint in DR{slot} does not fire on a read (DR6 \
+                 clean), then fires on a write",
+                len.bytes()
+            )
+        };
+        let mut case = TestCase::new(t.name).descr(&descr).timeout(15);
+        if t.netbsd {
+            case = case.netbsd(&ptrace_atf::netbsd::id(t.name));
         }
+        v.push(case.body(move |tc| {
+            let w = common::setup(tc);
+            trap_variable(&w, slot, mode, len);
+            w.expect_no_children();
+        }));
     }
     v.push(
         TestCase::new("dbregs_trap_variable_stress")

@@ -273,20 +273,3 @@ pub fn follow(
     }
     child
 }
-
-/// The NetBSD option matrix: variant 1..8 sets TRACEFORK (bit 0), TRACEVFORK (bit 1) and
-/// TRACEVFORKDONE (bit 2) of n-1.
-pub fn matrix_options(n: u32) -> Options {
-    let mut o = Options::NONE;
-    let bits = n - 1;
-    if bits & 1 != 0 {
-        o |= Options::TRACEFORK;
-    }
-    if bits & 2 != 0 {
-        o |= Options::TRACEVFORK;
-    }
-    if bits & 4 != 0 {
-        o |= Options::TRACEVFORKDONE;
-    }
-    o
-}

@@ -28,8 +28,10 @@ pub enum Op {
 
 /// One detach/kill case.
 pub struct Variant {
-    /// NetBSD's name, without the `unrelated_tracer_` prefix.
+    /// NetBSD's name of the case with the tracee's parent as tracer.
     pub name: &'static str,
+    /// NetBSD's name of the same case with an unrelated (double-forked, attached) tracer.
+    pub unrelated: &'static str,
     how: How,
     /// Act at VFORK_DONE rather than at the creation event.
     at_done: bool,
@@ -39,72 +41,84 @@ pub struct Variant {
 pub const VARIANTS: &[Variant] = &[
     Variant {
         name: "posix_spawn_detach_spawner",
+        unrelated: "unrelated_tracer_posix_spawn_detach_spawner",
         how: How::Spawn,
         at_done: false,
         op: Op::Detach,
     },
     Variant {
         name: "fork_detach_forker",
+        unrelated: "unrelated_tracer_fork_detach_forker",
         how: How::Fork,
         at_done: false,
         op: Op::Detach,
     },
     Variant {
         name: "vfork_detach_vforker",
+        unrelated: "unrelated_tracer_vfork_detach_vforker",
         how: How::Vfork,
         at_done: false,
         op: Op::Detach,
     },
     Variant {
         name: "vfork_detach_vforkerdone",
+        unrelated: "unrelated_tracer_vfork_detach_vforkerdone",
         how: How::Vfork,
         at_done: true,
         op: Op::Detach,
     },
     Variant {
         name: "posix_spawn_kill_spawner",
+        unrelated: "unrelated_tracer_posix_spawn_kill_spawner",
         how: How::Spawn,
         at_done: false,
         op: Op::PtraceKill,
     },
     Variant {
         name: "fork_kill_forker",
+        unrelated: "unrelated_tracer_fork_kill_forker",
         how: How::Fork,
         at_done: false,
         op: Op::PtraceKill,
     },
     Variant {
         name: "vfork_kill_vforker",
+        unrelated: "unrelated_tracer_vfork_kill_vforker",
         how: How::Vfork,
         at_done: false,
         op: Op::PtraceKill,
     },
     Variant {
         name: "vfork_kill_vforkerdone",
+        unrelated: "unrelated_tracer_vfork_kill_vforkerdone",
         how: How::Vfork,
         at_done: true,
         op: Op::PtraceKill,
     },
     Variant {
         name: "posix_spawn_sigkill_spawner",
+        unrelated: "unrelated_tracer_posix_spawn_sigkill_spawner",
         how: How::Spawn,
         at_done: false,
         op: Op::Kill,
     },
     Variant {
         name: "fork_sigkill_forker",
+        unrelated: "unrelated_tracer_fork_sigkill_forker",
         how: How::Fork,
         at_done: false,
         op: Op::Kill,
     },
     Variant {
         name: "vfork_sigkill_vforker",
+        unrelated: "unrelated_tracer_vfork_sigkill_vforker",
         how: How::Vfork,
         at_done: false,
         op: Op::Kill,
     },
     Variant {
         name: "vfork_sigkill_vforkerdone",
+        unrelated: "unrelated_tracer_vfork_sigkill_vforkerdone",
         how: How::Vfork,
         at_done: true,
         op: Op::Kill,
@@ -267,16 +281,10 @@ pub fn cases() -> Vec<TestCase> {
     let mut out = Vec::new();
     for v in VARIANTS {
         for unrelated in [false, true] {
-            let name = if unrelated {
-                format!("unrelated_tracer_{}", v.name)
-            } else {
-                v.name.to_string()
-            };
-            let mut tc = TestCase::new(name.clone())
-                .descr(&descr(v, unrelated))
-                .timeout(20);
+            let name = if unrelated { v.unrelated } else { v.name };
+            let mut tc = TestCase::new(name).descr(&descr(v, unrelated)).timeout(20);
             if v.op != Op::Kill {
-                tc = tc.netbsd(&ptrace_atf::netbsd::id(&name));
+                tc = tc.netbsd(&ptrace_atf::netbsd::id(name));
             }
             let tc = require_spawn_prog(tc, v.how);
             out.push(if unrelated {

@@ -120,58 +120,147 @@ fn scenario(tc: &Tc, how: How, options: Options, hide: Hide) {
     w.expect_no_children();
 }
 
-const FORK2: &[(&str, How, Options)] = &[
-    ("posix_spawn", How::Spawn, Options::TRACEVFORK),
-    ("fork", How::Fork, Options::TRACEFORK),
-    ("vfork", How::Vfork, Options::TRACEVFORK),
-    ("vforkdone", How::Vfork, Options::TRACEVFORKDONE),
-];
+/// One case: the forker's call, the options set, and what the tracee does to SIGTRAP.
+struct MaskedRow {
+    name: &'static str,
+    how: How,
+    options: Options,
+    hide: Hide,
+}
 
-const CLONES: &[(&str, i32)] = &[
-    ("clone", 0),
-    ("clone_vm", libc::CLONE_VM),
-    ("clone_fs", libc::CLONE_FS),
-    ("clone_files", libc::CLONE_FILES),
-    ("clone_vfork", libc::CLONE_VFORK),
+/// The *_signalmasked and *_signalignored cases, in listing order.
+const MASKED: &[MaskedRow] = &[
+    MaskedRow {
+        name: "posix_spawn_signalmasked",
+        how: How::Spawn,
+        options: Options::TRACEVFORK,
+        hide: Hide::Masked,
+    },
+    MaskedRow {
+        name: "posix_spawn_signalignored",
+        how: How::Spawn,
+        options: Options::TRACEVFORK,
+        hide: Hide::Ignored,
+    },
+    MaskedRow {
+        name: "fork_signalmasked",
+        how: How::Fork,
+        options: Options::TRACEFORK,
+        hide: Hide::Masked,
+    },
+    MaskedRow {
+        name: "fork_signalignored",
+        how: How::Fork,
+        options: Options::TRACEFORK,
+        hide: Hide::Ignored,
+    },
+    MaskedRow {
+        name: "vfork_signalmasked",
+        how: How::Vfork,
+        options: Options::TRACEVFORK,
+        hide: Hide::Masked,
+    },
+    MaskedRow {
+        name: "vfork_signalignored",
+        how: How::Vfork,
+        options: Options::TRACEVFORK,
+        hide: Hide::Ignored,
+    },
+    MaskedRow {
+        name: "vforkdone_signalmasked",
+        how: How::Vfork,
+        options: Options::TRACEVFORKDONE,
+        hide: Hide::Masked,
+    },
+    MaskedRow {
+        name: "vforkdone_signalignored",
+        how: How::Vfork,
+        options: Options::TRACEVFORKDONE,
+        hide: Hide::Ignored,
+    },
+    MaskedRow {
+        name: "clone_signalmasked",
+        how: How::Clone(0),
+        options: ALL_OPTIONS,
+        hide: Hide::Masked,
+    },
+    MaskedRow {
+        name: "clone_signalignored",
+        how: How::Clone(0),
+        options: ALL_OPTIONS,
+        hide: Hide::Ignored,
+    },
+    MaskedRow {
+        name: "clone_vm_signalmasked",
+        how: How::Clone(libc::CLONE_VM),
+        options: ALL_OPTIONS,
+        hide: Hide::Masked,
+    },
+    MaskedRow {
+        name: "clone_vm_signalignored",
+        how: How::Clone(libc::CLONE_VM),
+        options: ALL_OPTIONS,
+        hide: Hide::Ignored,
+    },
+    MaskedRow {
+        name: "clone_fs_signalmasked",
+        how: How::Clone(libc::CLONE_FS),
+        options: ALL_OPTIONS,
+        hide: Hide::Masked,
+    },
+    MaskedRow {
+        name: "clone_fs_signalignored",
+        how: How::Clone(libc::CLONE_FS),
+        options: ALL_OPTIONS,
+        hide: Hide::Ignored,
+    },
+    MaskedRow {
+        name: "clone_files_signalmasked",
+        how: How::Clone(libc::CLONE_FILES),
+        options: ALL_OPTIONS,
+        hide: Hide::Masked,
+    },
+    MaskedRow {
+        name: "clone_files_signalignored",
+        how: How::Clone(libc::CLONE_FILES),
+        options: ALL_OPTIONS,
+        hide: Hide::Ignored,
+    },
+    MaskedRow {
+        name: "clone_vfork_signalmasked",
+        how: How::Clone(libc::CLONE_VFORK),
+        options: ALL_OPTIONS,
+        hide: Hide::Masked,
+    },
+    MaskedRow {
+        name: "clone_vfork_signalignored",
+        how: How::Clone(libc::CLONE_VFORK),
+        options: ALL_OPTIONS,
+        hide: Hide::Ignored,
+    },
 ];
 
 pub fn cases() -> Vec<TestCase> {
-    let mut table: Vec<(String, How, Options)> = FORK2
-        .iter()
-        .map(|&(n, how, o)| (n.to_string(), how, o))
-        .collect();
-    table.extend(
-        CLONES
-            .iter()
-            .map(|&(n, f)| (n.to_string(), How::Clone(f), ALL_OPTIONS)),
-    );
     let mut out = Vec::new();
-    for (prefix, how, options) in table {
-        for hide in [Hide::Masked, Hide::Ignored] {
-            let suffix = if hide == Hide::Masked {
-                "signalmasked"
+    for row in MASKED {
+        let (name, how, options, hide) = (row.name, row.how, row.options, row.hide);
+        let descr = format!(
+            "{how:?} traced with {options} while SIGTRAP is {}: the events are still \
+             reported and SigBlk/SigIgn of forker and forkee keep their first-stop values",
+            if hide == Hide::Masked {
+                "blocked"
             } else {
-                "signalignored"
-            };
-            let name = format!("{prefix}_{suffix}");
-            let descr = format!(
-                "{how:?} traced with {options} while SIGTRAP is {}: the events are still \
-                 reported and SigBlk/SigIgn of forker and forkee keep their first-stop values",
-                if hide == Hide::Masked {
-                    "blocked"
-                } else {
-                    "ignored (SIG_IGN)"
-                }
-            );
-            let tc = require_spawn_prog(
-                TestCase::new(name.clone())
-                    .descr(&descr)
-                    .timeout(20)
-                    .netbsd(&ptrace_atf::netbsd::id(&name)),
-                how,
-            );
-            out.push(tc.body(move |tc| scenario(tc, how, options, hide)));
-        }
+                "ignored (SIG_IGN)"
+            }
+        );
+        let tc = require_spawn_prog(
+            TestCase::new(name)
+                .descr(&descr)
+                .timeout(20)
+                .netbsd(&ptrace_atf::netbsd::id(name)),
+            how,
+        );
+        out.push(tc.body(move |tc| scenario(tc, how, options, hide)));
     }
     out
 }

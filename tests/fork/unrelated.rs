@@ -12,7 +12,7 @@ use ptrace_atf::trace::topology::{
 use ptrace_atf::trace::{Forkee, Options, Waiter, Want, expect, siginfo, sys};
 
 use crate::common::{
-    EXIT_CODE, How, NoChecks, Plan, cont, follow, forker_body, matrix_options, require_spawn_prog,
+    EXIT_CODE, How, NoChecks, Plan, cont, follow, forker_body, require_spawn_prog,
 };
 use crate::matrix::{ALL_OPTIONS, promise};
 
@@ -91,48 +91,203 @@ fn matrix_scenario(tc: &Tc, how: How, options: Options, setpgid: bool) {
     );
 }
 
-const FAMILIES: &[(&str, How)] = &[
-    ("fork", How::Fork),
-    ("vfork", How::Vfork),
-    ("posix_spawn", How::Spawn),
+/// One case: the forker's call, the options the unrelated tracer sets, and whether the
+/// tracee makes itself a process-group leader first.
+struct Unrelated {
+    name: &'static str,
+    how: How,
+    options: Options,
+    setpgid: bool,
+}
+
+/// NetBSD's unrelated_tracer_{fork,vfork,posix_spawn}1..8 (the fork matrix's option
+/// combinations) and _setpgid (every option), in listing order.
+const UNRELATED: &[Unrelated] = &[
+    Unrelated {
+        name: "unrelated_tracer_fork1",
+        how: How::Fork,
+        options: Options::NONE,
+        setpgid: false,
+    },
+    Unrelated {
+        name: "unrelated_tracer_fork2",
+        how: How::Fork,
+        options: Options::TRACEFORK,
+        setpgid: false,
+    },
+    Unrelated {
+        name: "unrelated_tracer_fork3",
+        how: How::Fork,
+        options: Options::TRACEVFORK,
+        setpgid: false,
+    },
+    Unrelated {
+        name: "unrelated_tracer_fork4",
+        how: How::Fork,
+        options: Options(libc::PTRACE_O_TRACEFORK | libc::PTRACE_O_TRACEVFORK),
+        setpgid: false,
+    },
+    Unrelated {
+        name: "unrelated_tracer_fork5",
+        how: How::Fork,
+        options: Options::TRACEVFORKDONE,
+        setpgid: false,
+    },
+    Unrelated {
+        name: "unrelated_tracer_fork6",
+        how: How::Fork,
+        options: Options(libc::PTRACE_O_TRACEFORK | libc::PTRACE_O_TRACEVFORKDONE),
+        setpgid: false,
+    },
+    Unrelated {
+        name: "unrelated_tracer_fork7",
+        how: How::Fork,
+        options: Options(libc::PTRACE_O_TRACEVFORK | libc::PTRACE_O_TRACEVFORKDONE),
+        setpgid: false,
+    },
+    Unrelated {
+        name: "unrelated_tracer_fork8",
+        how: How::Fork,
+        options: ALL_OPTIONS,
+        setpgid: false,
+    },
+    Unrelated {
+        name: "unrelated_tracer_fork_setpgid",
+        how: How::Fork,
+        options: ALL_OPTIONS,
+        setpgid: true,
+    },
+    Unrelated {
+        name: "unrelated_tracer_vfork1",
+        how: How::Vfork,
+        options: Options::NONE,
+        setpgid: false,
+    },
+    Unrelated {
+        name: "unrelated_tracer_vfork2",
+        how: How::Vfork,
+        options: Options::TRACEFORK,
+        setpgid: false,
+    },
+    Unrelated {
+        name: "unrelated_tracer_vfork3",
+        how: How::Vfork,
+        options: Options::TRACEVFORK,
+        setpgid: false,
+    },
+    Unrelated {
+        name: "unrelated_tracer_vfork4",
+        how: How::Vfork,
+        options: Options(libc::PTRACE_O_TRACEFORK | libc::PTRACE_O_TRACEVFORK),
+        setpgid: false,
+    },
+    Unrelated {
+        name: "unrelated_tracer_vfork5",
+        how: How::Vfork,
+        options: Options::TRACEVFORKDONE,
+        setpgid: false,
+    },
+    Unrelated {
+        name: "unrelated_tracer_vfork6",
+        how: How::Vfork,
+        options: Options(libc::PTRACE_O_TRACEFORK | libc::PTRACE_O_TRACEVFORKDONE),
+        setpgid: false,
+    },
+    Unrelated {
+        name: "unrelated_tracer_vfork7",
+        how: How::Vfork,
+        options: Options(libc::PTRACE_O_TRACEVFORK | libc::PTRACE_O_TRACEVFORKDONE),
+        setpgid: false,
+    },
+    Unrelated {
+        name: "unrelated_tracer_vfork8",
+        how: How::Vfork,
+        options: ALL_OPTIONS,
+        setpgid: false,
+    },
+    Unrelated {
+        name: "unrelated_tracer_vfork_setpgid",
+        how: How::Vfork,
+        options: ALL_OPTIONS,
+        setpgid: true,
+    },
+    Unrelated {
+        name: "unrelated_tracer_posix_spawn1",
+        how: How::Spawn,
+        options: Options::NONE,
+        setpgid: false,
+    },
+    Unrelated {
+        name: "unrelated_tracer_posix_spawn2",
+        how: How::Spawn,
+        options: Options::TRACEFORK,
+        setpgid: false,
+    },
+    Unrelated {
+        name: "unrelated_tracer_posix_spawn3",
+        how: How::Spawn,
+        options: Options::TRACEVFORK,
+        setpgid: false,
+    },
+    Unrelated {
+        name: "unrelated_tracer_posix_spawn4",
+        how: How::Spawn,
+        options: Options(libc::PTRACE_O_TRACEFORK | libc::PTRACE_O_TRACEVFORK),
+        setpgid: false,
+    },
+    Unrelated {
+        name: "unrelated_tracer_posix_spawn5",
+        how: How::Spawn,
+        options: Options::TRACEVFORKDONE,
+        setpgid: false,
+    },
+    Unrelated {
+        name: "unrelated_tracer_posix_spawn6",
+        how: How::Spawn,
+        options: Options(libc::PTRACE_O_TRACEFORK | libc::PTRACE_O_TRACEVFORKDONE),
+        setpgid: false,
+    },
+    Unrelated {
+        name: "unrelated_tracer_posix_spawn7",
+        how: How::Spawn,
+        options: Options(libc::PTRACE_O_TRACEVFORK | libc::PTRACE_O_TRACEVFORKDONE),
+        setpgid: false,
+    },
+    Unrelated {
+        name: "unrelated_tracer_posix_spawn8",
+        how: How::Spawn,
+        options: ALL_OPTIONS,
+        setpgid: false,
+    },
+    Unrelated {
+        name: "unrelated_tracer_posix_spawn_setpgid",
+        how: How::Spawn,
+        options: ALL_OPTIONS,
+        setpgid: true,
+    },
 ];
 
 pub fn cases() -> Vec<TestCase> {
     let mut out = Vec::new();
-    for &(prefix, how) in FAMILIES {
-        let mut variants: Vec<(String, Options, bool)> = (1..=8)
-            .map(|n| {
-                (
-                    format!("unrelated_tracer_{prefix}{n}"),
-                    matrix_options(n),
-                    false,
-                )
-            })
-            .collect();
-        variants.push((
-            format!("unrelated_tracer_{prefix}_setpgid"),
-            ALL_OPTIONS,
-            true,
-        ));
-        for (name, options, setpgid) in variants {
-            let descr = format!(
-                "{how:?} by a tracee that a double-forked tracer attached to, with {options}{}: {}",
-                if setpgid {
-                    " (tracee in its own process group)"
-                } else {
-                    ""
-                },
-                promise(&Plan::new(how, options))
-            );
-            let tc = require_spawn_prog(
-                TestCase::new(name.clone())
-                    .descr(&descr)
-                    .timeout(20)
-                    .netbsd(&ptrace_atf::netbsd::id(&name)),
-                how,
-            );
-            out.push(tc.body(move |tc| matrix_scenario(tc, how, options, setpgid)));
-        }
+    for row in UNRELATED {
+        let (name, how, options, setpgid) = (row.name, row.how, row.options, row.setpgid);
+        let descr = format!(
+            "{how:?} by a tracee that a double-forked tracer attached to, with {options}{}: {}",
+            if setpgid {
+                " (tracee in its own process group)"
+            } else {
+                ""
+            },
+            promise(&Plan::new(how, options))
+        );
+        let tc = require_spawn_prog(
+            TestCase::new(name)
+                .descr(&descr)
+                .timeout(20)
+                .netbsd(&ptrace_atf::netbsd::id(name)),
+            how,
+        );
+        out.push(tc.body(move |tc| matrix_scenario(tc, how, options, setpgid)));
     }
     out
 }

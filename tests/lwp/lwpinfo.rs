@@ -35,24 +35,14 @@ pub enum Property {
     Private,
 }
 
-/// One traceme_lwpinfo case: extra threads and the property checked.
+/// One traceme_lwpinfo case: NetBSD's name, extra threads and the property checked.
 pub struct LwpInfo {
+    pub name: &'static str,
     pub threads: usize,
     pub property: Property,
 }
 
 impl LwpInfo {
-    /// NetBSD's name: traceme_lwpinfo<N>[_lwpstatus_pl_<property>].
-    pub fn name(&self) -> String {
-        let suffix = match self.property {
-            Property::None => "",
-            Property::Sigmask => "_lwpstatus_pl_sigmask",
-            Property::Name => "_lwpstatus_pl_name",
-            Property::Private => "_lwpstatus_pl_private",
-        };
-        format!("traceme_lwpinfo{}{suffix}", self.threads)
-    }
-
     /// The case's description.
     pub fn descr(&self) -> String {
         let what = match self.property {
@@ -70,18 +60,97 @@ impl LwpInfo {
     }
 }
 
-/// Every traceme_lwpinfo case: 0..3 threads times 4 property sets.
-pub fn lwpinfo_cases() -> Vec<LwpInfo> {
-    [
-        Property::None,
-        Property::Sigmask,
-        Property::Name,
-        Property::Private,
-    ]
-    .into_iter()
-    .flat_map(|property| (0..=MAX_THREADS).map(move |threads| LwpInfo { threads, property }))
-    .collect()
-}
+/// Every traceme_lwpinfo case (0..3 extra threads times 4 property sets), in listing order.
+pub const LWPINFO: &[LwpInfo] = &[
+    LwpInfo {
+        name: "traceme_lwpinfo0",
+        threads: 0,
+        property: Property::None,
+    },
+    LwpInfo {
+        name: "traceme_lwpinfo1",
+        threads: 1,
+        property: Property::None,
+    },
+    LwpInfo {
+        name: "traceme_lwpinfo2",
+        threads: 2,
+        property: Property::None,
+    },
+    LwpInfo {
+        name: "traceme_lwpinfo3",
+        threads: 3,
+        property: Property::None,
+    },
+    LwpInfo {
+        name: "traceme_lwpinfo0_lwpstatus_pl_sigmask",
+        threads: 0,
+        property: Property::Sigmask,
+    },
+    LwpInfo {
+        name: "traceme_lwpinfo1_lwpstatus_pl_sigmask",
+        threads: 1,
+        property: Property::Sigmask,
+    },
+    LwpInfo {
+        name: "traceme_lwpinfo2_lwpstatus_pl_sigmask",
+        threads: 2,
+        property: Property::Sigmask,
+    },
+    LwpInfo {
+        name: "traceme_lwpinfo3_lwpstatus_pl_sigmask",
+        threads: 3,
+        property: Property::Sigmask,
+    },
+    LwpInfo {
+        name: "traceme_lwpinfo0_lwpstatus_pl_name",
+        threads: 0,
+        property: Property::Name,
+    },
+    LwpInfo {
+        name: "traceme_lwpinfo1_lwpstatus_pl_name",
+        threads: 1,
+        property: Property::Name,
+    },
+    LwpInfo {
+        name: "traceme_lwpinfo2_lwpstatus_pl_name",
+        threads: 2,
+        property: Property::Name,
+    },
+    LwpInfo {
+        name: "traceme_lwpinfo3_lwpstatus_pl_name",
+        threads: 3,
+        property: Property::Name,
+    },
+    LwpInfo {
+        name: "traceme_lwpinfo0_lwpstatus_pl_private",
+        threads: 0,
+        property: Property::Private,
+    },
+    LwpInfo {
+        name: "traceme_lwpinfo1_lwpstatus_pl_private",
+        threads: 1,
+        property: Property::Private,
+    },
+    LwpInfo {
+        name: "traceme_lwpinfo2_lwpstatus_pl_private",
+        threads: 2,
+        property: Property::Private,
+    },
+    LwpInfo {
+        name: "traceme_lwpinfo3_lwpstatus_pl_private",
+        threads: 3,
+        property: Property::Private,
+    },
+];
+
+/// The attach_lwpinfo cases: (name, threads besides the leader).
+pub const ATTACH_LWPINFO: &[(&str, usize)] = &[
+    ("attach_lwpinfo0", 0),
+    ("attach_lwpinfo1", 1),
+    ("attach_lwpinfo2", 2),
+    ("attach_lwpinfo3", 3),
+];
 
 /// Slot i: tid and fs_base of thread i (0: the leader), written by the thread itself.
 static TIDS: [AtomicU64; MAX_THREADS + 1] = [const { AtomicU64::new(0) }; MAX_THREADS + 1];

@@ -51,17 +51,15 @@ fn main() {
             .netbsd_same_name()
             .body(concurrent::resume),
     );
-    p.extend(lwpinfo::lwpinfo_cases().into_iter().map(|v| {
-        let name = v.name();
-        TestCase::new(&name)
+    p.extend(lwpinfo::LWPINFO.iter().map(|v| {
+        TestCase::new(v.name)
             .descr(&v.descr())
             .timeout(15)
-            .netbsd(&ptrace_atf::netbsd::id(&name))
-            .body(move |tc| lwpinfo::traceme_lwpinfo(tc, &v))
+            .netbsd(&ptrace_atf::netbsd::id(v.name))
+            .body(move |tc| lwpinfo::traceme_lwpinfo(tc, v))
     }));
-    p.extend((0..=3).map(|threads| {
-        let name = format!("attach_lwpinfo{threads}");
-        TestCase::new(&name)
+    p.extend(lwpinfo::ATTACH_LWPINFO.iter().map(|&(name, threads)| {
+        TestCase::new(name)
             .descr(&format!(
                 "PTRACE_ATTACH of each of the {} threads of a running process: each reports its \
                  own attach SIGSTOP and shows this tracer in TracerPid; /proc/PID/task lists \
@@ -69,7 +67,7 @@ fn main() {
                 threads + 1
             ))
             .timeout(15)
-            .netbsd(&ptrace_atf::netbsd::id(&name))
+            .netbsd(&ptrace_atf::netbsd::id(name))
             .body(move |tc| lwpinfo::attach_lwpinfo(tc, threads))
     }));
     p.extend(accounting::ACCOUNTING.iter().map(|v| {

@@ -28,26 +28,38 @@ enum StopAt {
     SyscallExit,
 }
 
+/// The *_keeps_pc cases: (name, the resuming request, its name, the addr passed).
+const KEEPS_PC: &[(&str, Resume, &str, usize)] = &[
+    ("cont_addr0_keeps_pc", Resume::Cont, "PTRACE_CONT", 0),
+    ("cont_addr1_keeps_pc", Resume::Cont, "PTRACE_CONT", 1),
+    (
+        "syscall_addr0_keeps_pc",
+        Resume::Syscall,
+        "PTRACE_SYSCALL",
+        0,
+    ),
+    (
+        "syscall_addr1_keeps_pc",
+        Resume::Syscall,
+        "PTRACE_SYSCALL",
+        1,
+    ),
+    ("detach_addr0_keeps_pc", Resume::Detach, "PTRACE_DETACH", 0),
+    ("detach_addr1_keeps_pc", Resume::Detach, "PTRACE_DETACH", 1),
+];
+
 pub fn cases() -> Vec<TestCase> {
     let mut out = Vec::new();
-    for (req, rname) in [
-        (Resume::Cont, "cont"),
-        (Resume::Syscall, "syscall"),
-        (Resume::Detach, "detach"),
-    ] {
-        for addr in [0usize, 1] {
-            let name = format!("{rname}_addr{addr}_keeps_pc");
-            let descr = format!(
-                "PTRACE_{} with addr {addr} resumes where the tracee stopped, which runs on correctly",
-                rname.to_uppercase()
-            );
-            out.push(
-                TestCase::new(name)
-                    .descr(&descr)
-                    .timeout(15)
-                    .body(move |tc| resume_keeps_pc(tc, req, addr)),
-            );
-        }
+    for &(name, req, request, addr) in KEEPS_PC {
+        let descr = format!(
+            "{request} with addr {addr} resumes where the tracee stopped, which runs on correctly"
+        );
+        out.push(
+            TestCase::new(name)
+                .descr(&descr)
+                .timeout(15)
+                .body(move |tc| resume_keeps_pc(tc, req, addr)),
+        );
     }
     out.push(
         TestCase::new("setregs_pc0_sigsegv")

@@ -11,7 +11,9 @@ use crate::probe::{self, GP_NAMES, GpBlock, VecBlock, VecRegs};
 
 /// Which general registers a case covers (GP_NAMES indexes) and at what width.
 struct Gp {
-    name: &'static str,
+    /// The names of the read case and the write case.
+    read: &'static str,
+    write: &'static str,
     regs: &'static [usize],
     wide: bool,
     /// Whether rsp is checked too (read only: the probe needs its stack).
@@ -20,10 +22,10 @@ struct Gp {
 
 #[rustfmt::skip]
 const GPS: &[Gp] = &[
-    Gp { name: "x86_gpregs32", regs: &[0, 1, 2, 3, 4, 5], wide: false, rsp: false },
-    Gp { name: "x86_gpregs32_ebp_esp", regs: &[6], wide: false, rsp: true },
-    Gp { name: "x86_gpregs64", regs: &[0, 1, 2, 3, 4, 5], wide: true, rsp: false },
-    Gp { name: "x86_gpregs64_r8", regs: &[8, 9, 10, 11, 12, 13, 14, 15], wide: true, rsp: false },
+    Gp { read: "x86_gpregs32_read", write: "x86_gpregs32_write", regs: &[0, 1, 2, 3, 4, 5], wide: false, rsp: false },
+    Gp { read: "x86_gpregs32_ebp_esp_read", write: "x86_gpregs32_ebp_esp_write", regs: &[6], wide: false, rsp: true },
+    Gp { read: "x86_gpregs64_read", write: "x86_gpregs64_write", regs: &[0, 1, 2, 3, 4, 5], wide: true, rsp: false },
+    Gp { read: "x86_gpregs64_r8_read", write: "x86_gpregs64_r8_write", regs: &[8, 9, 10, 11, 12, 13, 14, 15], wide: true, rsp: false },
 ];
 
 fn gp_value(i: usize, wide: bool, new: bool) -> u64 {
@@ -65,26 +67,38 @@ enum Set {
     Ymm,
 }
 
+impl Set {
+    /// The registers' name in descriptions.
+    fn name(self) -> &'static str {
+        match self {
+            Set::Mm => "mm",
+            Set::Xmm => "xmm",
+            Set::Ymm => "ymm",
+        }
+    }
+}
+
 struct Vec_ {
-    name: &'static str,
+    /// The names of the read case and the write case.
+    read: &'static str,
+    write: &'static str,
     set: Set,
     xstate: bool,
 }
 
 #[rustfmt::skip]
 const VECS: &[Vec_] = &[
-    Vec_ { name: "x86_fpregs_mm", set: Set::Mm, xstate: false },
-    Vec_ { name: "x86_fpregs_xmm", set: Set::Xmm, xstate: false },
-    Vec_ { name: "x86_xstate_mm", set: Set::Mm, xstate: true },
-    Vec_ { name: "x86_xstate_xmm", set: Set::Xmm, xstate: true },
-    Vec_ { name: "x86_xstate_ymm", set: Set::Ymm, xstate: true },
+    Vec_ { read: "x86_fpregs_mm_read", write: "x86_fpregs_mm_write", set: Set::Mm, xstate: false },
+    Vec_ { read: "x86_fpregs_xmm_read", write: "x86_fpregs_xmm_write", set: Set::Xmm, xstate: false },
+    Vec_ { read: "x86_xstate_mm_read", write: "x86_xstate_mm_write", set: Set::Mm, xstate: true },
+    Vec_ { read: "x86_xstate_xmm_read", write: "x86_xstate_xmm_write", set: Set::Xmm, xstate: true },
+    Vec_ { read: "x86_xstate_ymm_read", write: "x86_xstate_ymm_write", set: Set::Ymm, xstate: true },
 ];
 
 pub fn cases() -> Vec<TestCase> {
     let mut out = Vec::new();
     for g in GPS {
-        for write in [false, true] {
-            let name = format!("{}_{}", g.name, if write { "write" } else { "read" });
+        for (write, name) in [(false, g.read), (true, g.write)] {
             let list: Vec<&str> = g.regs.iter().map(|&i| GP_NAMES[i]).collect();
             let descr = if write {
                 format!(
@@ -99,17 +113,16 @@ pub fn cases() -> Vec<TestCase> {
                 )
             };
             out.push(
-                TestCase::new(&name)
+                TestCase::new(name)
                     .descr(&descr)
                     .timeout(15)
-                    .netbsd(&ptrace_atf::netbsd::id(&name))
+                    .netbsd(&ptrace_atf::netbsd::id(name))
                     .body(move |tc| gp(tc, g, write)),
             );
         }
     }
     for v in VECS {
-        for write in [false, true] {
-            let name = format!("{}_{}", v.name, if write { "write" } else { "read" });
+        for (write, name) in [(false, v.read), (true, v.write)] {
             let req = if v.xstate {
                 "PTRACE_GETREGSET/SETREGSET NT_X86_XSTATE"
             } else {
@@ -119,13 +132,13 @@ pub fn cases() -> Vec<TestCase> {
                 "{} {} the tracee's {} registers at an int3 stop",
                 req,
                 if write { "writes" } else { "reads" },
-                v.name.rsplit('_').next().unwrap_or("")
+                v.set.name()
             );
             out.push(
-                TestCase::new(&name)
+                TestCase::new(name)
                     .descr(&descr)
                     .timeout(15)
-                    .netbsd(&ptrace_atf::netbsd::id(&name))
+                    .netbsd(&ptrace_atf::netbsd::id(name))
                     .body(move |tc| vector(tc, v, write)),
             );
         }

@@ -151,49 +151,57 @@ const REGS1: [u64; 4] = [
 const USER_CS: u64 = 0x33;
 const USER_SS: u64 = 0x2b;
 
+/// The x87 cases: (name, through NT_X86_XSTATE rather than GETFPREGS, write rather than
+/// read).
+const FPU: &[(&str, bool, bool)] = &[
+    ("x86_fpregs_fpu_read", false, false),
+    ("x86_fpregs_fpu_write", false, true),
+    ("x86_xstate_fpu_read", true, false),
+    ("x86_xstate_fpu_write", true, true),
+];
+
+/// The AVX-512 cases: (name, write rather than read).
+const ZMM: &[(&str, bool)] = &[
+    ("x86_xstate_zmm_read", false),
+    ("x86_xstate_zmm_write", true),
+];
+
 pub fn cases() -> Vec<TestCase> {
     let mut out = Vec::new();
-    for xstate in [false, true] {
-        for write in [false, true] {
-            let (set, req) = if xstate {
-                (
-                    "xstate",
-                    "GETREGSET/SETREGSET NT_X86_XSTATE (FXSAVE region)",
-                )
-            } else {
-                ("fpregs", "GETFPREGS/SETFPREGS")
-            };
-            let name = format!("x86_{set}_fpu_{}", if write { "write" } else { "read" });
-            let descr = if write {
-                format!(
-                    "st0-7 and the x87 control word set with {req} at an int3 stop are what the tracee stores"
-                )
-            } else {
-                format!(
-                    "st0-7 and the control word the tracee loaded are what {req} reads at its int3 stop, with TOP 0 and all 8 tags valid"
-                )
-            };
-            out.push(
-                TestCase::new(&name)
-                    .descr(&descr)
-                    .timeout(15)
-                    .netbsd(&ptrace_atf::netbsd::id(&name))
-                    .body(move |tc| fpu(tc, xstate, write)),
-            );
-        }
+    for &(name, xstate, write) in FPU {
+        let req = if xstate {
+            "GETREGSET/SETREGSET NT_X86_XSTATE (FXSAVE region)"
+        } else {
+            "GETFPREGS/SETFPREGS"
+        };
+        let descr = if write {
+            format!(
+                "st0-7 and the x87 control word set with {req} at an int3 stop are what the tracee stores"
+            )
+        } else {
+            format!(
+                "st0-7 and the control word the tracee loaded are what {req} reads at its int3 stop, with TOP 0 and all 8 tags valid"
+            )
+        };
+        out.push(
+            TestCase::new(name)
+                .descr(&descr)
+                .timeout(15)
+                .netbsd(&ptrace_atf::netbsd::id(name))
+                .body(move |tc| fpu(tc, xstate, write)),
+        );
     }
-    for write in [false, true] {
-        let name = format!("x86_xstate_zmm_{}", if write { "write" } else { "read" });
+    for &(name, write) in ZMM {
         let descr = if write {
             "zmm0-31 set with SETREGSET NT_X86_XSTATE at an int3 stop are what the tracee stores"
         } else {
             "zmm0-31 the tracee loaded are what GETREGSET NT_X86_XSTATE reads at its int3 stop"
         };
         out.push(
-            TestCase::new(&name)
+            TestCase::new(name)
                 .descr(descr)
                 .timeout(15)
-                .netbsd(&ptrace_atf::netbsd::id(&name))
+                .netbsd(&ptrace_atf::netbsd::id(name))
                 .body(move |tc| zmm(tc, write)),
         );
     }

@@ -1,4 +1,4 @@
-//! Helpers shared by the t_signals scenarios: the signal sets NetBSD's families use,
+//! Helpers shared by the t_signals scenarios: NetBSD's numbered families as tables,
 //! child-side signal setup (plain syscalls only), checked ptrace requests and a pipe channel.
 
 use std::os::fd::{AsFd, OwnedFd};
@@ -8,23 +8,6 @@ use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use ptrace_atf::atf::{Tc, TestCase};
 use ptrace_atf::child_fail;
 use ptrace_atf::trace::sig_name;
-
-/// The ten signals of NetBSD's raise families, in case-number order.
-pub const RAISE10: [i32; 10] = [
-    libc::SIGKILL,
-    libc::SIGSTOP,
-    libc::SIGABRT,
-    libc::SIGHUP,
-    libc::SIGCONT,
-    libc::SIGTRAP,
-    libc::SIGBUS,
-    libc::SIGILL,
-    libc::SIGFPE,
-    libc::SIGSEGV,
-];
-
-/// The eight that can be caught, blocked or ignored (RAISE10 without KILL and STOP).
-pub const CATCHABLE8: &[i32] = RAISE10.split_at(2).1;
 
 pub use ptrace_atf::trace::ops::{EXIT_CODE, cont};
 
@@ -175,23 +158,20 @@ pub fn child_allow_any_tracer() {
     unsafe { libc::prctl(libc::PR_SET_PTRACER, libc::PR_SET_PTRACER_ANY, 0, 0, 0) };
 }
 
-/// NetBSD's numbered family `{family}1`, `{family}2`, ...: one case per signal of `sigs`
-/// (in order), described by `descr(sig)`, with a 15 s timeout and X-netbsd naming the case,
-/// whose body is `body(tc, sig)`.
+/// NetBSD's numbered family as rows `("{family}N", signal)` (the signal NetBSD's case N
+/// raises or sends): one case per row, described by `descr(sig)`, with a 15 s timeout and
+/// X-netbsd naming the case, whose body is `body(tc, sig)`.
 pub fn numbered_family<B: Fn(&Tc, i32) + Copy + 'static>(
-    family: &str,
-    sigs: &[i32],
+    rows: &[(&'static str, i32)],
     descr: impl Fn(i32) -> String,
     body: B,
 ) -> Vec<TestCase> {
-    sigs.iter()
-        .enumerate()
-        .map(|(i, &sig)| {
-            let name = format!("{family}{}", i + 1);
-            TestCase::new(&name)
+    rows.iter()
+        .map(|&(name, sig)| {
+            TestCase::new(name)
                 .descr(&descr(sig))
                 .timeout(15)
-                .netbsd(&ptrace_atf::netbsd::id_in("t_ptrace_signal_wait.h", &name))
+                .netbsd(&ptrace_atf::netbsd::id_in("t_ptrace_signal_wait.h", name))
                 .body(move |tc| body(tc, sig))
         })
         .collect()

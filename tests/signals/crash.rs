@@ -10,7 +10,7 @@ use ptrace_atf::trace::siginfo::expect_siginfo;
 use ptrace_atf::trace::{expect, proc, sys};
 
 use crate::common::{child_block, child_ignore, child_raise, cont, traced_child};
-use crate::fault::{self, Fault};
+use crate::fault::Fault;
 
 /// What the tracee did to the crash signal before faulting.
 #[derive(Clone, Copy, PartialEq, Debug)]
@@ -24,15 +24,6 @@ pub enum Setup {
 }
 
 impl Setup {
-    /// The case-name infix: `crash`, `signalmasked_crash`, `signalignored_crash`.
-    pub const fn infix(self) -> &'static str {
-        match self {
-            Setup::Plain => "crash",
-            Setup::Masked => "signalmasked_crash",
-            Setup::Ignored => "signalignored_crash",
-        }
-    }
-
     /// In the tracee: apply the setup to `sig`.
     pub fn apply(self, sig: i32) {
         match self {
@@ -119,42 +110,87 @@ fn traceme_crash(tc: &Tc, f: Fault, setup: Setup) {
     w.expect_no_children();
 }
 
+/// The traceme_*crash_* cases: (name, what the tracee did to the signal, the fault), in
+/// listing order.
+const TRACEME_CRASH: &[(&str, Setup, Fault)] = &[
+    ("traceme_crash_trap", Setup::Plain, Fault::Trap),
+    ("traceme_crash_segv", Setup::Plain, Fault::Segv),
+    ("traceme_crash_ill", Setup::Plain, Fault::Ill),
+    ("traceme_crash_fpe", Setup::Plain, Fault::Fpe),
+    ("traceme_crash_bus", Setup::Plain, Fault::Bus),
+    (
+        "traceme_signalmasked_crash_trap",
+        Setup::Masked,
+        Fault::Trap,
+    ),
+    (
+        "traceme_signalmasked_crash_segv",
+        Setup::Masked,
+        Fault::Segv,
+    ),
+    ("traceme_signalmasked_crash_ill", Setup::Masked, Fault::Ill),
+    ("traceme_signalmasked_crash_fpe", Setup::Masked, Fault::Fpe),
+    ("traceme_signalmasked_crash_bus", Setup::Masked, Fault::Bus),
+    (
+        "traceme_signalignored_crash_trap",
+        Setup::Ignored,
+        Fault::Trap,
+    ),
+    (
+        "traceme_signalignored_crash_segv",
+        Setup::Ignored,
+        Fault::Segv,
+    ),
+    (
+        "traceme_signalignored_crash_ill",
+        Setup::Ignored,
+        Fault::Ill,
+    ),
+    (
+        "traceme_signalignored_crash_fpe",
+        Setup::Ignored,
+        Fault::Fpe,
+    ),
+    (
+        "traceme_signalignored_crash_bus",
+        Setup::Ignored,
+        Fault::Bus,
+    ),
+];
+
 pub fn cases() -> Vec<TestCase> {
     let mut v = Vec::new();
-    for setup in [Setup::Plain, Setup::Masked, Setup::Ignored] {
-        for (f, suffix) in fault::ALL {
-            let name = format!("traceme_{}_{suffix}", setup.infix());
-            let extra = match setup {
-                Setup::Plain => String::new(),
-                Setup::Masked => format!(
-                    "; the signal was blocked, and at the stop it is {}",
-                    if expect::FAULT_UNBLOCKS_SIGNAL {
-                        "unblocked"
-                    } else {
-                        "still blocked"
-                    }
-                ),
-                Setup::Ignored => format!(
-                    "; the signal was ignored, and at the stop it is {}",
-                    if expect::FAULT_RESETS_IGNORED_SIGNAL {
-                        "reset to SIG_DFL"
-                    } else {
-                        "still ignored"
-                    }
-                ),
-            };
-            let descr = format!(
-                "A real {f:?} fault in a PTRACE_TRACEME child is reported as a stop with si_code {}{extra}; PTRACE_KILL then kills it",
-                f.si_code()
-            );
-            v.push(
-                TestCase::new(&name)
-                    .descr(&descr)
-                    .timeout(15)
-                    .netbsd(&ptrace_atf::netbsd::id(&name))
-                    .body(move |tc| traceme_crash(tc, f, setup)),
-            );
-        }
+    for &(name, setup, f) in TRACEME_CRASH {
+        let extra = match setup {
+            Setup::Plain => String::new(),
+            Setup::Masked => format!(
+                "; the signal was blocked, and at the stop it is {}",
+                if expect::FAULT_UNBLOCKS_SIGNAL {
+                    "unblocked"
+                } else {
+                    "still blocked"
+                }
+            ),
+            Setup::Ignored => format!(
+                "; the signal was ignored, and at the stop it is {}",
+                if expect::FAULT_RESETS_IGNORED_SIGNAL {
+                    "reset to SIG_DFL"
+                } else {
+                    "still ignored"
+                }
+            ),
+        };
+        let descr = format!(
+            "A real {f:?} fault in a PTRACE_TRACEME child is reported as a stop with si_code {}{extra}; PTRACE_KILL then kills it",
+            f.si_code()
+        );
+        v.push(
+            TestCase::new(name)
+                .descr(&descr)
+                .timeout(15)
+                .netbsd(&ptrace_atf::netbsd::id(name))
+                .body(move |tc| traceme_crash(tc, f, setup)),
+        );
     }
     v
 }

@@ -21,15 +21,6 @@ pub enum Fault {
     Bus,
 }
 
-/// The five kinds in NetBSD's order, with the case-name suffix.
-pub const ALL: [(Fault, &str); 5] = [
-    (Fault::Trap, "trap"),
-    (Fault::Segv, "segv"),
-    (Fault::Ill, "ill"),
-    (Fault::Fpe, "fpe"),
-    (Fault::Bus, "bus"),
-];
-
 impl Fault {
     /// The signal the fault raises.
     pub const fn signal(self) -> i32 {

@@ -9,8 +9,7 @@ use ptrace_atf::trace::siginfo::expect_siginfo;
 use ptrace_atf::trace::{expect, sig_name, sys};
 
 use crate::common::{
-    CATCHABLE8, EXIT_CODE, RAISE10, child_block, child_ignore, child_raise, cont, numbered_family,
-    traced_child,
+    EXIT_CODE, child_block, child_ignore, child_raise, cont, numbered_family, traced_child,
 };
 
 /// How the child treats the signal before raising it.
@@ -121,11 +120,48 @@ fn signal_mask_unrelated(tc: &Tc) {
     w.expect_no_children();
 }
 
+/// traceme_raise1..10: NetBSD's ten raised signals, in its case order.
+const TRACEME_RAISE: &[(&str, i32)] = &[
+    ("traceme_raise1", libc::SIGKILL),
+    ("traceme_raise2", libc::SIGSTOP),
+    ("traceme_raise3", libc::SIGABRT),
+    ("traceme_raise4", libc::SIGHUP),
+    ("traceme_raise5", libc::SIGCONT),
+    ("traceme_raise6", libc::SIGTRAP),
+    ("traceme_raise7", libc::SIGBUS),
+    ("traceme_raise8", libc::SIGILL),
+    ("traceme_raise9", libc::SIGFPE),
+    ("traceme_raise10", libc::SIGSEGV),
+];
+
+/// traceme_raisesignal_ignored1..8: the eight catchable ones (no SIGKILL, SIGSTOP), ignored.
+const TRACEME_RAISESIGNAL_IGNORED: &[(&str, i32)] = &[
+    ("traceme_raisesignal_ignored1", libc::SIGABRT),
+    ("traceme_raisesignal_ignored2", libc::SIGHUP),
+    ("traceme_raisesignal_ignored3", libc::SIGCONT),
+    ("traceme_raisesignal_ignored4", libc::SIGTRAP),
+    ("traceme_raisesignal_ignored5", libc::SIGBUS),
+    ("traceme_raisesignal_ignored6", libc::SIGILL),
+    ("traceme_raisesignal_ignored7", libc::SIGFPE),
+    ("traceme_raisesignal_ignored8", libc::SIGSEGV),
+];
+
+/// traceme_raisesignal_masked1..8: the eight catchable ones, blocked.
+const TRACEME_RAISESIGNAL_MASKED: &[(&str, i32)] = &[
+    ("traceme_raisesignal_masked1", libc::SIGABRT),
+    ("traceme_raisesignal_masked2", libc::SIGHUP),
+    ("traceme_raisesignal_masked3", libc::SIGCONT),
+    ("traceme_raisesignal_masked4", libc::SIGTRAP),
+    ("traceme_raisesignal_masked5", libc::SIGBUS),
+    ("traceme_raisesignal_masked6", libc::SIGILL),
+    ("traceme_raisesignal_masked7", libc::SIGFPE),
+    ("traceme_raisesignal_masked8", libc::SIGSEGV),
+];
+
 pub fn cases() -> Vec<TestCase> {
     let mut v = Vec::new();
     v.extend(numbered_family(
-        "traceme_raise",
-        &RAISE10,
+        TRACEME_RAISE,
         |sig| {
             if sig == libc::SIGKILL {
                 "raise(SIGKILL) in a PTRACE_TRACEME child kills it without any stop; ptrace on it then fails with ESRCH".to_string()
@@ -138,21 +174,20 @@ pub fn cases() -> Vec<TestCase> {
         },
         traceme_raise,
     ));
-    for (family, setup, what) in [
+    for (rows, setup, what) in [
         (
-            "traceme_raisesignal_ignored",
+            TRACEME_RAISESIGNAL_IGNORED,
             Setup::Ignored,
             "ignored (SIG_IGN) signal is still reported to the tracer",
         ),
         (
-            "traceme_raisesignal_masked",
+            TRACEME_RAISESIGNAL_MASKED,
             Setup::Masked,
             "blocked signal is not reported to the tracer and stays pending in the child (sigpending); the child exits 5",
         ),
     ] {
         v.extend(numbered_family(
-            family,
-            CATCHABLE8,
+            rows,
             |sig| format!("A raised {what} ({})", sig_name(sig)),
             move |tc, sig| raise_after_stop(tc, sig, setup),
         ));

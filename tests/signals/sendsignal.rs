@@ -11,8 +11,8 @@ use ptrace_atf::trace::{expect, sig_name};
 use ptrace_atf::{child_require, child_require_eq, harness, require};
 
 use crate::common::{
-    CATCHABLE8, EXIT_CODE, RAISE10, child_block, child_ignore, child_pending, child_raise,
-    child_sigaction, cont, numbered_family, traced_child,
+    EXIT_CODE, child_block, child_ignore, child_pending, child_raise, child_sigaction, cont,
+    numbered_family, traced_child,
 };
 use crate::coredump::{CorePlan, dumps_core};
 
@@ -122,35 +122,83 @@ fn sendsignal_simple(tc: &Tc, sig: i32) {
     w.expect_no_children();
 }
 
+/// traceme_sendsignal_handle1..8: the eight catchable signals (no SIGKILL, SIGSTOP), in NetBSD's case order.
+const TRACEME_SENDSIGNAL_HANDLE: &[(&str, i32)] = &[
+    ("traceme_sendsignal_handle1", libc::SIGABRT),
+    ("traceme_sendsignal_handle2", libc::SIGHUP),
+    ("traceme_sendsignal_handle3", libc::SIGCONT),
+    ("traceme_sendsignal_handle4", libc::SIGTRAP),
+    ("traceme_sendsignal_handle5", libc::SIGBUS),
+    ("traceme_sendsignal_handle6", libc::SIGILL),
+    ("traceme_sendsignal_handle7", libc::SIGFPE),
+    ("traceme_sendsignal_handle8", libc::SIGSEGV),
+];
+
+/// traceme_sendsignal_masked1..8: the eight catchable signals.
+const TRACEME_SENDSIGNAL_MASKED: &[(&str, i32)] = &[
+    ("traceme_sendsignal_masked1", libc::SIGABRT),
+    ("traceme_sendsignal_masked2", libc::SIGHUP),
+    ("traceme_sendsignal_masked3", libc::SIGCONT),
+    ("traceme_sendsignal_masked4", libc::SIGTRAP),
+    ("traceme_sendsignal_masked5", libc::SIGBUS),
+    ("traceme_sendsignal_masked6", libc::SIGILL),
+    ("traceme_sendsignal_masked7", libc::SIGFPE),
+    ("traceme_sendsignal_masked8", libc::SIGSEGV),
+];
+
+/// traceme_sendsignal_ignored1..8: the eight catchable signals.
+const TRACEME_SENDSIGNAL_IGNORED: &[(&str, i32)] = &[
+    ("traceme_sendsignal_ignored1", libc::SIGABRT),
+    ("traceme_sendsignal_ignored2", libc::SIGHUP),
+    ("traceme_sendsignal_ignored3", libc::SIGCONT),
+    ("traceme_sendsignal_ignored4", libc::SIGTRAP),
+    ("traceme_sendsignal_ignored5", libc::SIGBUS),
+    ("traceme_sendsignal_ignored6", libc::SIGILL),
+    ("traceme_sendsignal_ignored7", libc::SIGFPE),
+    ("traceme_sendsignal_ignored8", libc::SIGSEGV),
+];
+
+/// traceme_sendsignal_simple1..10: NetBSD's ten signals, in its case order.
+const TRACEME_SENDSIGNAL_SIMPLE: &[(&str, i32)] = &[
+    ("traceme_sendsignal_simple1", libc::SIGKILL),
+    ("traceme_sendsignal_simple2", libc::SIGSTOP),
+    ("traceme_sendsignal_simple3", libc::SIGABRT),
+    ("traceme_sendsignal_simple4", libc::SIGHUP),
+    ("traceme_sendsignal_simple5", libc::SIGCONT),
+    ("traceme_sendsignal_simple6", libc::SIGTRAP),
+    ("traceme_sendsignal_simple7", libc::SIGBUS),
+    ("traceme_sendsignal_simple8", libc::SIGILL),
+    ("traceme_sendsignal_simple9", libc::SIGFPE),
+    ("traceme_sendsignal_simple10", libc::SIGSEGV),
+];
+
 pub fn cases() -> Vec<TestCase> {
     let mut v = Vec::new();
-    for (family, disp, what) in [
+    for (rows, disp, what) in [
         (
-            "traceme_sendsignal_handle",
+            TRACEME_SENDSIGNAL_HANDLE,
             Disposition::Handle,
             "reaches the tracee's SA_SIGINFO handler exactly once",
         ),
         (
-            "traceme_sendsignal_masked",
+            TRACEME_SENDSIGNAL_MASKED,
             Disposition::Masked,
             "that the tracee blocks stays pending; the tracee exits 5",
         ),
         (
-            "traceme_sendsignal_ignored",
+            TRACEME_SENDSIGNAL_IGNORED,
             Disposition::Ignored,
             "that the tracee ignores is discarded (not pending); the tracee exits 5",
         ),
     ] {
         v.extend(numbered_family(
-            family,
-            CATCHABLE8,
+            rows,
             |sig| format!("{} injected with PTRACE_CONT {what}", sig_name(sig)),
             move |tc, sig| sendsignal(tc, sig, disp),
         ));
     }
     v.extend(numbered_family(
-        "traceme_sendsignal_simple",
-        &RAISE10,
+        TRACEME_SENDSIGNAL_SIMPLE,
         |sig| {
             let what = match sig {
                 libc::SIGSTOP => "starts a group-stop (PTRACE_GETSIGINFO fails with EINVAL); the tracee then exits 0".to_string(),

@@ -15,7 +15,7 @@ use ptrace_atf::{child_fail, harness};
 
 use crate::common::{Chan, child_allow_any_tracer, child_raise, cont};
 use crate::crash::{Setup, check_fault_stop};
-use crate::fault::{self, Fault};
+use crate::fault::Fault;
 
 const READY: u8 = b'R';
 const DONE: u8 = b'D';
@@ -119,24 +119,89 @@ fn unrelated_tracer_sees_crash(tc: &Tc, f: Fault, setup: Setup) {
     w.expect_no_children();
 }
 
+/// The unrelated_tracer_sees_*crash_* cases: (name, what the tracee did to the signal, the
+/// fault), in listing order.
+const UNRELATED_TRACER_SEES: &[(&str, Setup, Fault)] = &[
+    (
+        "unrelated_tracer_sees_crash_trap",
+        Setup::Plain,
+        Fault::Trap,
+    ),
+    (
+        "unrelated_tracer_sees_crash_segv",
+        Setup::Plain,
+        Fault::Segv,
+    ),
+    ("unrelated_tracer_sees_crash_ill", Setup::Plain, Fault::Ill),
+    ("unrelated_tracer_sees_crash_fpe", Setup::Plain, Fault::Fpe),
+    ("unrelated_tracer_sees_crash_bus", Setup::Plain, Fault::Bus),
+    (
+        "unrelated_tracer_sees_signalmasked_crash_trap",
+        Setup::Masked,
+        Fault::Trap,
+    ),
+    (
+        "unrelated_tracer_sees_signalmasked_crash_segv",
+        Setup::Masked,
+        Fault::Segv,
+    ),
+    (
+        "unrelated_tracer_sees_signalmasked_crash_ill",
+        Setup::Masked,
+        Fault::Ill,
+    ),
+    (
+        "unrelated_tracer_sees_signalmasked_crash_fpe",
+        Setup::Masked,
+        Fault::Fpe,
+    ),
+    (
+        "unrelated_tracer_sees_signalmasked_crash_bus",
+        Setup::Masked,
+        Fault::Bus,
+    ),
+    (
+        "unrelated_tracer_sees_signalignored_crash_trap",
+        Setup::Ignored,
+        Fault::Trap,
+    ),
+    (
+        "unrelated_tracer_sees_signalignored_crash_segv",
+        Setup::Ignored,
+        Fault::Segv,
+    ),
+    (
+        "unrelated_tracer_sees_signalignored_crash_ill",
+        Setup::Ignored,
+        Fault::Ill,
+    ),
+    (
+        "unrelated_tracer_sees_signalignored_crash_fpe",
+        Setup::Ignored,
+        Fault::Fpe,
+    ),
+    (
+        "unrelated_tracer_sees_signalignored_crash_bus",
+        Setup::Ignored,
+        Fault::Bus,
+    ),
+];
+
 pub fn cases() -> Vec<TestCase> {
     let mut v = Vec::new();
-    for setup in [Setup::Plain, Setup::Masked, Setup::Ignored] {
-        for (f, suffix) in fault::ALL {
-            let name = format!("unrelated_tracer_sees_{}_{suffix}", setup.infix());
-            let descr = format!(
-                "A debugger that is not the parent attaches (SIGSTOP, si_code {}) and sees the tracee's raised SIGSTOP, then its real {f:?} fault with si_code {} ({setup:?} signal); PTRACE_KILL kills it",
-                expect::ATTACH_STOP_SI_CODE,
-                f.si_code()
-            );
-            v.push(
-                TestCase::new(&name)
-                    .descr(&descr)
-                    .timeout(30)
-                    .netbsd(&ptrace_atf::netbsd::id(&name))
-                    .body(move |tc| unrelated_tracer_sees_crash(tc, f, setup)),
-            );
-        }
+    for &(name, setup, f) in UNRELATED_TRACER_SEES {
+        let descr = format!(
+            "A debugger that is not the parent attaches (SIGSTOP, si_code {}) and sees the tracee's raised SIGSTOP, then its real {f:?} fault with si_code {} ({setup:?} signal); PTRACE_KILL kills it",
+            expect::ATTACH_STOP_SI_CODE,
+            f.si_code()
+        );
+        v.push(
+            TestCase::new(name)
+                .descr(&descr)
+                .timeout(30)
+                .netbsd(&ptrace_atf::netbsd::id(name))
+                .body(move |tc| unrelated_tracer_sees_crash(tc, f, setup)),
+        );
     }
     v
 }
