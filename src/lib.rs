@@ -8,5 +8,6 @@ pub mod atf;
 pub mod harness;
 pub mod kyua;
 pub mod netbsd;
+pub mod source;
 pub mod suite;
 pub mod trace;

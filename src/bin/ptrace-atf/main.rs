@@ -128,6 +128,10 @@ struct ListArgs {
     /// Print names only (the default; kept for scripts).
     #[arg(short, long, conflicts_with = "verbose")]
     quiet: bool,
+    /// Print beside each case where it is written: the line of its table row or
+    /// registration in the source tree it was built from (`tests/fork/matrix.rs:123`).
+    #[arg(short = 'w', long = "where")]
+    where_: bool,
 }
 
 /// Options of `ptrace-atf test`.
@@ -234,12 +238,35 @@ fn list(bins: &Path, args: ListArgs) -> ExitCode {
         Ok(s) => s,
         Err(e) => return fail(1, &e),
     };
+    let mut sources = std::collections::BTreeMap::new();
+    if args.where_ {
+        for a in ptrace_atf::suite::AREAS {
+            match ptrace_atf::source::literals(a.dir) {
+                Ok(l) => sources.insert(a.dir, l),
+                Err(e) => {
+                    return fail(
+                        3,
+                        &format!(
+                            "--where: the source tree {} cannot be read ({e}); it is read from where the programs were built",
+                            ptrace_atf::source::tree().display()
+                        ),
+                    );
+                }
+            };
+        }
+    }
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     for c in &selected {
+        let at = sources
+            .get(c.area)
+            .and_then(|l| l.get(&c.listed.ident))
+            .and_then(|places| places.first())
+            .map(|(f, n)| format!("  {}:{n}", f.display()))
+            .unwrap_or_default();
         let _ = if args.verbose {
-            writeln!(out, "{} ({})", c.id(), ptrace_atf::suite::SUITE)
+            writeln!(out, "{} ({}){at}", c.id(), ptrace_atf::suite::SUITE)
         } else {
-            writeln!(out, "{}", c.id())
+            writeln!(out, "{}{at}", c.id())
         };
         if args.verbose {
             let mut props: Vec<(String, String)> = c
