@@ -53,7 +53,7 @@ pub fn cases() -> Vec<TestCase> {
             TestCase::new(a.name)
                 .descr(&descr)
                 .timeout(20)
-                .netbsd(&ptrace_atf::netbsd::id(a.name))
+                .netbsd_same_name()
                 .body(move |tc| alignment(tc, a))
         })
         .collect();

@@ -2,6 +2,7 @@
 //! into a private read-only mapping, where a forced write must copy, never reach the file
 //! (the Dirty COW class, CVE-2016-5195 and CVE-2022-2590).
 
+use ptrace_atf::netbsd::SameName;
 use std::io::Write as _;
 use std::os::fd::AsRawFd;
 
@@ -109,7 +110,7 @@ pub fn cases() -> Vec<TestCase> {
             TestCase::new(e.name)
                 .descr(&descr)
                 .timeout(15)
-                .netbsd(&ptrace_atf::netbsd::id(e.name))
+                .netbsd_same_name()
                 .body(move |tc| eof(tc, e))
         })
         .collect();

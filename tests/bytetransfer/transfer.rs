@@ -5,6 +5,7 @@
 //! /proc/PID/mem, PT_*_D -> PTRACE_PEEK/POKEDATA, PT_*_I -> PTRACE_PEEK/POKETEXT (a word is
 //! a long, 64 bits, not an int).
 
+use ptrace_atf::netbsd::SameName;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use ptrace_atf::atf::{Tc, TestCase};
@@ -354,7 +355,7 @@ fn case(name: &str, x: Xfer) -> TestCase {
     TestCase::new(name)
         .descr(&what)
         .timeout(15)
-        .netbsd(&ptrace_atf::netbsd::id(name))
+        .netbsd_same_name()
         .body(move |tc| scenario(tc, x))
 }
 

@@ -1,6 +1,7 @@
 //! Execute breakpoints (trap_code) and what new threads and exec start with
 //! (dont_inherit_lwp, dont_inherit_execve).
 
+use ptrace_atf::netbsd::SameName;
 use std::ffi::c_void;
 
 use ptrace_atf::atf::{Tc, TestCase};
@@ -180,7 +181,7 @@ pub fn cases() -> Vec<TestCase> {
                      B{slot}, RIP at the function); clearing it in DR7 lets the tracee run on"
                 ))
                 .timeout(15)
-                .netbsd(&ptrace_atf::netbsd::id(name))
+                .netbsd_same_name()
                 .body(move |tc| trap_code(tc, slot)),
         );
     }
@@ -192,7 +193,7 @@ pub fn cases() -> Vec<TestCase> {
                      clear, and its write to the watched word does not trap"
                 ))
                 .timeout(15)
-                .netbsd(&ptrace_atf::netbsd::id(name))
+                .netbsd_same_name()
                 .body(move |tc| dont_inherit_lwp(tc, slot, Look::Address)),
         );
     }
@@ -214,7 +215,7 @@ pub fn cases() -> Vec<TestCase> {
                 ))
                 .timeout(15)
                 .require_files(&["/bin/true"])
-                .netbsd(&ptrace_atf::netbsd::id(name))
+                .netbsd_same_name()
                 .body(move |tc| dont_inherit_execve(tc, slot)),
         );
     }

@@ -3,6 +3,7 @@
 //! DR0/DR1 on every new thread at its first stop and must see each event exactly once per
 //! thread. NetBSD skips these (PR kern/54960); here they run.
 
+use ptrace_atf::netbsd::SameName;
 use std::cell::{Cell, UnsafeCell};
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::c_void;
@@ -319,7 +320,7 @@ pub fn cases() -> Vec<TestCase> {
                     kinds.join(", ")
                 ))
                 .timeout(30)
-                .netbsd(&ptrace_atf::netbsd::id(name))
+                .netbsd_same_name()
                 .body(move |tc| concurrent(tc, v))
         })
         .collect()

@@ -137,7 +137,7 @@ pub fn cases() -> Vec<TestCase> {
                      then runs on and exits"
                 ))
                 .timeout(15)
-                .netbsd(&ptrace_atf::netbsd::id(name))
+                .netbsd_same_name()
                 .body(move |tc| step(tc, n, Trap::Default))
         })
         .collect();

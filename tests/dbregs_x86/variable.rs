@@ -778,7 +778,7 @@ pub fn cases() -> Vec<TestCase> {
                     "DR{slot} set with POKEUSER reads back unchanged {when}"
                 ))
                 .timeout(15)
-                .netbsd(&ptrace_atf::netbsd::id(p.name))
+                .netbsd_same_name()
                 .body(move |tc| preserve(tc, slot, mode)),
         );
     }
@@ -804,7 +804,7 @@ pub fn cases() -> Vec<TestCase> {
         };
         let mut case = TestCase::new(t.name).descr(&descr).timeout(15);
         if t.netbsd {
-            case = case.netbsd(&ptrace_atf::netbsd::id(t.name));
+            case = case.netbsd_same_name();
         }
         v.push(case.body(move |tc| {
             let w = common::setup(tc);

@@ -14,6 +14,19 @@ pub use ptrace_atf::trace::ops::{EXIT_CODE, cont, setoptions};
 /// The program posix_spawn runs (exits 0).
 pub const SPAWN_PROG: &str = "/bin/true";
 
+/// A fork case that keeps its NetBSD name: `name`, `descr`, the fork family's 20 s timeout,
+/// `X-netbsd` from the name, and SPAWN_PROG required for posix_spawn variants.
+pub fn netbsd_fork_case(name: &'static str, descr: &str, how: How) -> TestCase {
+    use ptrace_atf::netbsd::SameName;
+    require_spawn_prog(
+        TestCase::new(name)
+            .descr(descr)
+            .timeout(20)
+            .netbsd_same_name(),
+        how,
+    )
+}
+
 /// `tc`, requiring SPAWN_PROG when the variant creates its child with posix_spawn.
 pub fn require_spawn_prog(tc: TestCase, how: How) -> TestCase {
     if how == How::Spawn {

@@ -7,6 +7,7 @@
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use ptrace_atf::atf::{Tc, TestCase};
+use ptrace_atf::netbsd::SameName;
 use ptrace_atf::trace::{Forkee, PtraceEvent, Waiter, Want, expect, proc, sys};
 use ptrace_atf::{harness, require_eq};
 
@@ -284,7 +285,7 @@ pub fn cases() -> Vec<TestCase> {
             let name = if unrelated { v.unrelated } else { v.name };
             let mut tc = TestCase::new(name).descr(&descr(v, unrelated)).timeout(20);
             if v.op != Op::Kill {
-                tc = tc.netbsd(&ptrace_atf::netbsd::id(name));
+                tc = tc.netbsd_same_name();
             }
             let tc = require_spawn_prog(tc, v.how);
             out.push(if unrelated {

@@ -4,6 +4,7 @@
 //! signal, so a blocked SIGTRAP holds it back, and the exec is then seen only through
 //! PTRACE_O_TRACEEXEC.
 
+use ptrace_atf::netbsd::SameName;
 use std::ffi::{CStr, c_char, c_int, c_void};
 use std::ptr;
 
@@ -234,7 +235,7 @@ pub fn cases() -> Vec<TestCase> {
                 .timeout(15)
                 .require_progs(&[SPAWN_PROG]);
             if netbsd {
-                tc = tc.netbsd(&ptrace_atf::netbsd::id(name));
+                tc = tc.netbsd_same_name();
             }
             tc.body(body)
         })

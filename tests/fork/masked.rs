@@ -10,7 +10,7 @@ use ptrace_atf::trace::proc::{sig_bit, sig_blocked, sig_ignored};
 use ptrace_atf::trace::{Forkee, Options, expect, siginfo, sys};
 use ptrace_atf::{child_fail, require};
 
-use crate::common::{Checks, EXIT_CODE, How, follow, forker_body, require_spawn_prog};
+use crate::common::{Checks, EXIT_CODE, How, follow, forker_body, netbsd_fork_case};
 use crate::matrix::ALL_OPTIONS;
 
 /// How SIGTRAP is kept from the forker.
@@ -253,13 +253,7 @@ pub fn cases() -> Vec<TestCase> {
                 "ignored (SIG_IGN)"
             }
         );
-        let tc = require_spawn_prog(
-            TestCase::new(name)
-                .descr(&descr)
-                .timeout(20)
-                .netbsd(&ptrace_atf::netbsd::id(name)),
-            how,
-        );
+        let tc = netbsd_fork_case(name, &descr, how);
         out.push(tc.body(move |tc| scenario(tc, how, options, hide)));
     }
     out

@@ -5,9 +5,12 @@
 use nix::unistd::Pid;
 use ptrace_atf::atf::{Tc, TestCase};
 use ptrace_atf::harness;
+use ptrace_atf::netbsd::SameName;
 use ptrace_atf::trace::{Forkee, Options, expect};
 
-use crate::common::{Checks, EXIT_CODE, How, NoChecks, Plan, follow, require_spawn_prog};
+use crate::common::{
+    Checks, EXIT_CODE, How, NoChecks, Plan, follow, netbsd_fork_case, require_spawn_prog,
+};
 
 /// One matrix case: its name, how the forker creates the forkee (`call` as the description
 /// says it), the options the tracer sets at the forker's first stop, and the reports the
@@ -968,7 +971,7 @@ fn case(row: &'static Row) -> TestCase {
     let descr = format!("{} traced with {options}: {}", row.call, row.stops);
     let mut tc = TestCase::new(row.name).descr(&descr).timeout(20);
     if row.netbsd {
-        tc = tc.netbsd(&ptrace_atf::netbsd::id(row.name));
+        tc = tc.netbsd_same_name();
     }
     tc = require_spawn_prog(tc, how);
     let planned = promise(&Plan::new(how, options));
@@ -991,13 +994,7 @@ pub fn cases() -> Vec<TestCase> {
             "{how:?} from a forker that made itself a process-group leader, with every \
              option: the events arrive and the forkee inherits the group"
         );
-        let tc = require_spawn_prog(
-            TestCase::new(name)
-                .descr(&descr)
-                .timeout(20)
-                .netbsd(&ptrace_atf::netbsd::id(name)),
-            how,
-        );
+        let tc = netbsd_fork_case(name, &descr, how);
         out.push(tc.body(move |tc| scenario(tc, how, ALL_OPTIONS, true)));
     }
     out

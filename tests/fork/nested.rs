@@ -6,6 +6,7 @@
 //! suspended until the child exits; a traced child stops at every signal, so the SIGCHLD of
 //! the grandchild's exit would stop it for a tracer that cannot run (a deadlock by design).
 
+use ptrace_atf::netbsd::SameName;
 use std::ffi::{c_int, c_void};
 use std::ptr;
 
@@ -97,7 +98,7 @@ pub fn cases() -> Vec<TestCase> {
             TestCase::new(name)
                 .descr(&descr)
                 .timeout(15)
-                .netbsd(&ptrace_atf::netbsd::id(name))
+                .netbsd_same_name()
                 .body(move |tc| scenario(tc, make))
         })
         .collect()

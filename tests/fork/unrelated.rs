@@ -11,9 +11,7 @@ use ptrace_atf::trace::topology::{
 };
 use ptrace_atf::trace::{Forkee, Options, Waiter, Want, expect, siginfo, sys};
 
-use crate::common::{
-    EXIT_CODE, How, NoChecks, Plan, cont, follow, forker_body, require_spawn_prog,
-};
+use crate::common::{EXIT_CODE, How, NoChecks, Plan, cont, follow, forker_body, netbsd_fork_case};
 use crate::matrix::{ALL_OPTIONS, promise};
 
 /// Exit code of the unrelated tracer.
@@ -280,13 +278,7 @@ pub fn cases() -> Vec<TestCase> {
             },
             promise(&Plan::new(how, options))
         );
-        let tc = require_spawn_prog(
-            TestCase::new(name)
-                .descr(&descr)
-                .timeout(20)
-                .netbsd(&ptrace_atf::netbsd::id(name)),
-            how,
-        );
+        let tc = netbsd_fork_case(name, &descr, how);
         out.push(tc.body(move |tc| matrix_scenario(tc, how, options, setpgid)));
     }
     out

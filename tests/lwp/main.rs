@@ -19,7 +19,7 @@ fn main() {
         TestCase::new(v.name)
             .descr(&v.descr())
             .timeout(20)
-            .netbsd(&ptrace_atf::netbsd::id(v.name))
+            .netbsd_same_name()
             .body(move |tc| events::trace_threads(tc, v))
     }));
     p.add(
@@ -37,7 +37,7 @@ fn main() {
         TestCase::new(v.name)
             .descr(v.descr)
             .timeout(20)
-            .netbsd(&ptrace_atf::netbsd::id(v.name))
+            .netbsd_same_name()
             .body(move |tc| concurrent::concurrent_signals(tc, v))
     }));
     p.add(
@@ -55,7 +55,7 @@ fn main() {
         TestCase::new(v.name)
             .descr(&v.descr())
             .timeout(15)
-            .netbsd(&ptrace_atf::netbsd::id(v.name))
+            .netbsd_same_name()
             .body(move |tc| lwpinfo::traceme_lwpinfo(tc, v))
     }));
     p.extend(lwpinfo::ATTACH_LWPINFO.iter().map(|&(name, threads)| {
@@ -67,7 +67,7 @@ fn main() {
                 threads + 1
             ))
             .timeout(15)
-            .netbsd(&ptrace_atf::netbsd::id(name))
+            .netbsd_same_name()
             .body(move |tc| lwpinfo::attach_lwpinfo(tc, threads))
     }));
     p.extend(accounting::ACCOUNTING.iter().map(|v| {

@@ -1,6 +1,7 @@
 //! `access_regs*`, `access_fpregs*` and the Linux general-register cases: GETREGS,
 //! SETREGS, PEEKUSER/POKEUSER, orig_rax at syscall stops, fs_base and gs_base.
 
+use ptrace_atf::netbsd::SameName;
 use std::mem::offset_of;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -132,7 +133,7 @@ pub fn cases() -> Vec<TestCase> {
         .map(|a| {
             let mut t = TestCase::new(a.name).descr(a.descr).timeout(15);
             if a.netbsd {
-                t = t.netbsd(&ptrace_atf::netbsd::id(a.name));
+                t = t.netbsd_same_name();
             }
             t.body(move |tc| access(tc, a.aux))
         })

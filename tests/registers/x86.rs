@@ -3,6 +3,7 @@
 //! writes are what the tracee's registers hold when it runs on.
 
 use ptrace_atf::atf::{Tc, TestCase};
+use ptrace_atf::netbsd::SameName;
 use ptrace_atf::trace::regs;
 use ptrace_atf::{child_require, harness, require_eq};
 
@@ -116,7 +117,7 @@ pub fn cases() -> Vec<TestCase> {
                 TestCase::new(name)
                     .descr(&descr)
                     .timeout(15)
-                    .netbsd(&ptrace_atf::netbsd::id(name))
+                    .netbsd_same_name()
                     .body(move |tc| gp(tc, g, write)),
             );
         }
@@ -138,7 +139,7 @@ pub fn cases() -> Vec<TestCase> {
                 TestCase::new(name)
                     .descr(&descr)
                     .timeout(15)
-                    .netbsd(&ptrace_atf::netbsd::id(name))
+                    .netbsd_same_name()
                     .body(move |tc| vector(tc, v, write)),
             );
         }

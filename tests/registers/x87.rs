@@ -187,7 +187,7 @@ pub fn cases() -> Vec<TestCase> {
             TestCase::new(name)
                 .descr(&descr)
                 .timeout(15)
-                .netbsd(&ptrace_atf::netbsd::id(name))
+                .netbsd_same_name()
                 .body(move |tc| fpu(tc, xstate, write)),
         );
     }
@@ -201,7 +201,7 @@ pub fn cases() -> Vec<TestCase> {
             TestCase::new(name)
                 .descr(descr)
                 .timeout(15)
-                .netbsd(&ptrace_atf::netbsd::id(name))
+                .netbsd_same_name()
                 .body(move |tc| zmm(tc, write)),
         );
     }

@@ -5,6 +5,7 @@
 use nix::unistd::Pid;
 use ptrace_atf::atf::{Tc, TestCase};
 use ptrace_atf::harness;
+use ptrace_atf::netbsd::SameName;
 use ptrace_atf::require_eq;
 use ptrace_atf::trace::siginfo::expect_siginfo;
 use ptrace_atf::trace::{expect, proc, sys};
@@ -188,7 +189,7 @@ pub fn cases() -> Vec<TestCase> {
             TestCase::new(name)
                 .descr(&descr)
                 .timeout(15)
-                .netbsd(&ptrace_atf::netbsd::id(name))
+                .netbsd_same_name()
                 .body(move |tc| traceme_crash(tc, f, setup)),
         );
     }

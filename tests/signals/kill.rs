@@ -5,6 +5,7 @@
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::{Pid, getpgid, setpgid};
 use ptrace_atf::atf::{Tc, TestCase};
+use ptrace_atf::netbsd::SameName;
 use ptrace_atf::trace::{Forkee, Options, Status, sys};
 use ptrace_atf::{harness, require, require_eq};
 
@@ -152,7 +153,7 @@ pub fn cases() -> Vec<TestCase> {
                     "{what} on a tracee stopped at its SIGSTOP kills it: SIGKILL, no core"
                 ))
                 .timeout(15)
-                .netbsd(&ptrace_atf::netbsd::id(name))
+                .netbsd_same_name()
                 .body(move |tc| kill_stopped(tc, how)),
         );
     }
@@ -184,7 +185,7 @@ pub fn cases() -> Vec<TestCase> {
             ))
             .timeout(15);
         if netbsd {
-            c = c.netbsd(&ptrace_atf::netbsd::id(name));
+            c = c.netbsd_same_name();
         }
         v.push(c.body(move |tc| pt_kill(tc, how)));
     }

@@ -2,6 +2,7 @@
 //! of the test, reparented by a double fork) attaches and sees the crash with its si_code.
 
 use ptrace_atf::atf::timescale::scaled;
+use ptrace_atf::netbsd::SameName;
 use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Duration;
@@ -199,7 +200,7 @@ pub fn cases() -> Vec<TestCase> {
             TestCase::new(name)
                 .descr(&descr)
                 .timeout(30)
-                .netbsd(&ptrace_atf::netbsd::id(name))
+                .netbsd_same_name()
                 .body(move |tc| unrelated_tracer_sees_crash(tc, f, setup)),
         );
     }

@@ -1,6 +1,7 @@
 //! NetBSD area (h): syscall entry/exit stops around getpid(2), killing, signalling and
 //! detaching at the entry stop, and skipping exit(2) at entry (PT_SYSCALLEMU's Linux forms).
 
+use ptrace_atf::netbsd::SameName;
 use std::sync::atomic::{AtomicI32, Ordering};
 
 use ptrace_atf::atf::{Tc, TestCase};
@@ -179,14 +180,14 @@ pub fn register(p: &mut ptrace_atf::atf::Program) {
         TestCase::new(v.name)
             .descr(v.descr)
             .timeout(15)
-            .netbsd(&ptrace_atf::netbsd::id(v.name))
+            .netbsd_same_name()
             .body(move |tc| traced_getpid(tc, on_entry))
     }));
     p.extend(SKIP_VARIANTS.iter().map(|v| {
         let skip = v.skip;
         let case = TestCase::new(v.name).descr(v.descr).timeout(15);
         let case = if v.netbsd {
-            case.netbsd(&ptrace_atf::netbsd::id(v.name))
+            case.netbsd_same_name()
         } else {
             case
         };

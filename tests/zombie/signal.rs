@@ -37,7 +37,7 @@ pub fn cases() -> Vec<TestCase> {
             TestCase::new(name)
                 .descr(&descr)
                 .timeout(15)
-                .netbsd(&ptrace_atf::netbsd::id(name))
+                .netbsd_same_name()
                 .body(move |tc| signal_zombie(tc, sig))
         })
         .collect();

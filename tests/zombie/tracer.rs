@@ -1,6 +1,7 @@
 //! Topology cases: a tracer that is not the parent reaps a dead tracee first, the real
 //! parent only after; attaching to one's child or parent; the tracee's view of its parent.
 
+use ptrace_atf::netbsd::SameName;
 use std::time::{Duration, Instant};
 
 use nix::unistd::Pid;
@@ -49,7 +50,7 @@ pub fn cases() -> Vec<TestCase> {
             TestCase::new(r.name)
                 .descr(r.descr)
                 .timeout(20)
-                .netbsd(&ptrace_atf::netbsd::id(r.name))
+                .netbsd_same_name()
                 .body(move |tc| tracer_reaps_first(tc, r))
         })
         .collect();
@@ -61,7 +62,7 @@ pub fn cases() -> Vec<TestCase> {
             TestCase::new(name)
                 .descr("a parent PTRACE_ATTACHes its own (running or stopped) child and sees the SIGSTOP stop (twice for a stopped child: group stop, then the queued SIGSTOP); the child runs on")
                 .timeout(15)
-                .netbsd(&ptrace_atf::netbsd::id(name))
+                .netbsd_same_name()
                 .body(move |tc| parent_attach(tc, stopped)),
         );
     }
@@ -73,7 +74,7 @@ pub fn cases() -> Vec<TestCase> {
             TestCase::new(name)
                 .descr("a child PTRACE_ATTACHes its (running or stopped) parent, sees its SIGSTOP stop and detaches; the parent runs on")
                 .timeout(15)
-                .netbsd(&ptrace_atf::netbsd::id(name))
+                .netbsd_same_name()
                 .body(move |tc| child_attach(tc, stopped)),
         );
     }
@@ -100,7 +101,7 @@ pub fn cases() -> Vec<TestCase> {
             TestCase::new(name)
                 .descr(&descr)
                 .timeout(15)
-                .netbsd(&ptrace_atf::netbsd::id(name))
+                .netbsd_same_name()
                 .body(move |tc| original_parent(tc, how)),
         );
     }
