@@ -391,14 +391,8 @@ fn results(a: ResultsArgs, bins: &Path) -> ExitCode {
     }
     let c = vm::results::Counts::of(b.cases.values());
     println!(
-        "ptrace-atf lava: {}: {} cases: {} passed, {} skipped, {} expected failures, {} failed, {} broken",
-        b.kernel.as_deref().unwrap_or("kernel unknown"),
-        c.total(),
-        c.passed,
-        c.skipped,
-        c.xfail,
-        c.failed,
-        c.broken
+        "ptrace-atf lava: {}: {c}",
+        b.kernel.as_deref().unwrap_or("kernel unknown")
     );
     println!(
         "ptrace-atf lava: suite-run: {}; kernel-health: {}; LAVA job: {}",
