@@ -110,7 +110,7 @@ enum Cmd {
     /// back into the summary and the expected-failure ledger.
     #[command(after_help = lava::EXIT_CODES)]
     Lava(lava::Args),
-    /// (Internal, run by `vm`'s guest under TCG.) Holds a perf event open until killed.
+    /// (Internal, run by the guest's init.) Under an emulated CPU, holds a perf event open.
     #[command(hide = true)]
     HoldPerfEvent,
 }

@@ -36,22 +36,15 @@ pub fn init_script() -> String {
 # LAVA drives (its overlay, /lava-*, was unpacked into this ramdisk by LAVA).
 /bin/busybox --install -s /bin
 export PATH=/bin:/usr/bin:/sbin:/usr/sbin HOME=/root TMPDIR=/tmp
-mount -t proc proc /proc
-mount -t sysfs sysfs /sys
-mount -t devtmpfs devtmpfs /dev 2>/dev/null
-mkdir -p /dev/pts /dev/shm
-mount -t devpts devpts /dev/pts
-mount -t tmpfs -o mode=1777 tmpfs /dev/shm
-mount -t tmpfs -o mode=1777 tmpfs /tmp
-chmod a+w /dev/kmsg
-hostname ptrace-atf-lava
+{setup}hostname ptrace-atf-lava
 echo "ptrace-atf-lava: kernel $(uname -r), $(nproc) CPUs; overlay: $(ls -d /lava-* 2>/dev/null || echo none)"
 export PS1='{PROMPT}'
 while :; do
     setsid cttyhack sh
     sleep 1
 done
-"#
+"#,
+        setup = crate::vm::guest::setup(),
     )
 }
 

@@ -106,6 +106,20 @@ pub fn test_command(run: &Run, with_kyua: bool) -> String {
         .join(" ")
 }
 
+/// What every init of ours (`vm`'s, and the LAVA ramdisk's) does first: the filesystems the
+/// suite needs, a kernel log the wrappers may write to (also as the unprivileged user), and,
+/// under an emulated CPU only (the program decides from CPUID), the perf event that keeps the
+/// kernel from patching its text while the suite runs (`hold.rs`).
+pub fn setup() -> String {
+    format!(
+        "{}# The wrappers log each case's start, also when it runs as the unprivileged user.
+chmod a+w /dev/kmsg
+{BIN}/ptrace-atf hold-perf-event &
+",
+        "mount -t proc proc /proc\nmount -t sysfs sysfs /sys\nmount -t devtmpfs devtmpfs /dev 2>/dev/null\nmkdir -p /dev/pts /dev/shm\nmount -t devpts devpts /dev/pts\nmount -t tmpfs -o mode=1777 tmpfs /dev/shm\nmount -t tmpfs -o mode=1777 tmpfs /tmp\n"
+    )
+}
+
 /// The guest's /init.
 pub fn init_script(spec: &Spec) -> String {
     let with_kyua = spec.kyua.is_some();
@@ -117,16 +131,7 @@ pub fn init_script(spec: &Spec) -> String {
 # host on {tty}, powers off.
 /bin/busybox --install -s /bin
 export PATH=/bin:/usr/bin HOME=/root TMPDIR=/tmp
-mount -t proc proc /proc
-mount -t sysfs sysfs /sys
-mount -t devtmpfs devtmpfs /dev 2>/dev/null
-mkdir -p /dev/pts /dev/shm
-mount -t devpts devpts /dev/pts
-mount -t tmpfs -o mode=1777 tmpfs /dev/shm
-mount -t tmpfs -o mode=1777 tmpfs /tmp
-# The wrappers log each case's start, also when it runs as the unprivileged user.
-chmod a+w /dev/kmsg
-hostname ptrace-atf-vm
+{setup}hostname ptrace-atf-vm
 stty -F {tty} 115200 raw -echo 2>/dev/null
 exec 3>{tty}
 ch() {{ echo "$*" >&3; }}
@@ -139,9 +144,6 @@ ch "{scale} ${{PTRACE_ATF_TIME_SCALE:-1}}"
 echo "ptrace-atf-vm: kernel $(uname -r), $(nproc) CPUs, PTRACE_ATF_TIME_SCALE=${{PTRACE_ATF_TIME_SCALE:-unset}}"
 (while sleep {hb}; do ch "{alive} $(cut -d' ' -f1 /proc/uptime)"; done) &
 hb=$!
-if [ -n "$PTRACE_ATF_HOLD_PERF" ]; then
-    {bin}/ptrace-atf hold-perf-event &
-fi
 {prelude}
 echo "ptrace-atf-vm: running: {cmd_shown}"
 {{ {cmd}; echo $? > /tmp/status; }} 2>&1 | while IFS= read -r l; do
@@ -180,7 +182,7 @@ while :; do sleep 60; done
         end_file = channel::Tag::EndFile.text(),
         end = channel::Tag::End.text(),
         db = DB,
-        bin = BIN,
+        setup = setup(),
         prelude = spec.run.prelude.as_deref().unwrap_or(""),
         cmd_shown = cmd.replace(['"', '$', '`', '\\'], "_"),
     )

@@ -1,5 +1,5 @@
-//! `ptrace-atf hold-perf-event` (hidden; run by the guest's /init under TCG): holds one
-//! task-bound perf event open for the whole boot, so that the kernel's `perf_sched_events`
+//! `ptrace-atf hold-perf-event` (hidden; run by every guest init of ours): under an emulated
+//! CPU (QEMU TCG, named by CPUID) it holds one task-bound perf event open for the whole boot, so that the kernel's `perf_sched_events`
 //! static key stays enabled instead of flipping each time a case creates and frees its
 //! ptrace hardware breakpoints.
 //!
@@ -10,13 +10,17 @@
 //! 6.12.117 cloud and rt). A real CPU cannot do that: the kernel's sync IPIs serialise every
 //! CPU before the INT3 is removed, so a CPU that still meets it is running a stale copy of
 //! the code, which is the emulator's translation cache. Under KVM and on hardware nothing
-//! is held and the key flips as usual.
+//! is held (the program exits at once) and the key flips as usual. The decision is the
+//! guest's own, from CPUID, so a LAVA job gets it on a lab's TCG device and not on hardware.
 
 use std::process::ExitCode;
 
 /// Opens a software perf event on this task and sleeps until killed (or until its parent,
 /// the guest's init, is gone).
 pub fn run() -> ExitCode {
+    let Some(emulator) = ptrace_atf::trace::hypervisor::emulator() else {
+        return ExitCode::SUCCESS;
+    };
     // perf_event_attr in its first published size (PERF_ATTR_SIZE_VER0, 64 bytes; the
     // kernel takes any known size): type PERF_TYPE_SOFTWARE (1), size, config
     // PERF_COUNT_SW_DUMMY (9), every flag 0 (enabled).
@@ -46,7 +50,7 @@ pub fn run() -> ExitCode {
         );
         return ExitCode::from(1);
     }
-    println!("ptrace-atf-vm: holding a perf event so perf_sched_events does not flip (TCG)");
+    println!("ptrace-atf: holding a perf event so perf_sched_events does not flip ({emulator})");
     loop {
         // SAFETY: pause has no preconditions; the event stays open while we sleep.
         unsafe { libc::pause() };

@@ -166,10 +166,6 @@ fn boot_once(ctx: &Ctx, k: &kernel::Kernel, cpu: &str, accel: Accel, dir: &Path)
     let mut append = format!(
         "console=ttyS0,115200 panic=-1 printk.devkmsg=on noirqdebug PTRACE_ATF_TIME_SCALE={scale}"
     );
-    if accel == Accel::Tcg {
-        // See hold.rs: keeps TCG from meeting a stale INT3 of kernel text patching.
-        append.push_str(" PTRACE_ATF_HOLD_PERF=1");
-    }
     for a in &ctx.args.append {
         append.push(' ');
         append.push_str(a);
