@@ -3,7 +3,7 @@
 //! thread's creation and exit reported once, and the syscall counts exact.
 
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use nix::errno::Errno;
 use nix::unistd::Pid;
@@ -83,9 +83,9 @@ extern "C" fn steady_body(_: *mut libc::c_void) -> *mut libc::c_void {
 static TOTAL: AtomicU64 = AtomicU64::new(0);
 
 /// Threads of the ExecFromThread shape that have started (tracee side).
-static STARTED: AtomicU32 = AtomicU32::new(0);
+static STARTED: tracee::Barrier = tracee::Barrier::new();
 
-/// Waits (blocked on a futex, a few traced syscalls at most) until every thread has started,
+/// Waits (blocked on the barrier, a few traced syscalls at most) until every thread has started,
 /// then loops on getppid; the thread whose call is number `threads * syscalls` overall execs
 /// (whichever it is: a tracer waiting for any tid may serve some threads more than others).
 /// Without the wait, a loaded machine let the exec come before the last threads were
@@ -93,7 +93,7 @@ static STARTED: AtomicU32 = AtomicU32::new(0);
 /// TCG on 6.1 the case ran past its timeout.)
 extern "C" fn exec_body(threads: *mut libc::c_void) -> *mut libc::c_void {
     let target = threads as u64 * PER_THREAD.load(Ordering::SeqCst);
-    tracee::arrive_and_wait(&STARTED, threads as u32);
+    STARTED.wait();
     loop {
         getppid();
         if TOTAL.fetch_add(1, Ordering::SeqCst) + 1 == target {
@@ -121,6 +121,9 @@ fn run_tracee(shape: Shape, threads: usize, syscalls: u64) -> i32 {
         _ => steady_body,
     };
     PER_THREAD.store(per, Ordering::SeqCst);
+    if shape == Shape::ExecFromThread {
+        STARTED.init(threads as u32);
+    }
     for _ in 0..rounds {
         let ts: Vec<_> = (0..threads).map(|_| tracee::spawn(body, threads)).collect();
         ts.into_iter().for_each(tracee::join);

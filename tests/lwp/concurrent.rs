@@ -57,8 +57,7 @@ pub const CONCURRENT: [Concurrent; 3] = [
     },
 ];
 
-static mut BARRIER: std::mem::MaybeUninit<libc::pthread_barrier_t> =
-    std::mem::MaybeUninit::uninit();
+static BARRIER: tracee::Barrier = tracee::Barrier::new();
 static HANDLING: AtomicUsize = AtomicUsize::new(0);
 
 thread_local! {
@@ -70,8 +69,7 @@ extern "C" fn count_signal(_sig: libc::c_int) {
 }
 
 extern "C" fn signal_body(_: *mut libc::c_void) -> *mut libc::c_void {
-    // SAFETY: the barrier was initialised by the main thread before any thread started.
-    unsafe { libc::pthread_barrier_wait((&raw mut BARRIER).cast()) };
+    BARRIER.wait();
     tracee::tgkill_self(expect::concurrent_signal(tracee::gettid()));
     if HANDLING.load(Ordering::SeqCst) == Handling::Handler as usize {
         child_require_eq!(HANDLED.with(Cell::get), 1);
@@ -93,15 +91,7 @@ pub fn concurrent_signals(tc: &Tc, v: &Concurrent) {
         for sig in disposition.map_or(&[][..], |_| &expect::CONCURRENT_SIGNALS[..]) {
             tracee::set_handler(*sig, disposition.unwrap_or(libc::SIG_DFL));
         }
-        // SAFETY: initialised once, before the threads that use it.
-        let rc = unsafe {
-            libc::pthread_barrier_init(
-                (&raw mut BARRIER).cast(),
-                std::ptr::null(),
-                SIGNAL_THREADS as u32,
-            )
-        };
-        child_require_eq!(rc, 0);
+        BARRIER.init(SIGNAL_THREADS as u32);
         let threads: Vec<_> = (0..SIGNAL_THREADS)
             .map(|_| tracee::spawn(signal_body, 0))
             .collect();

@@ -1,7 +1,6 @@
 //! Thread create/exit events (`trace_thread_*`) and exec from a non-leader thread.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::AtomicU32;
 
 use nix::errno::Errno;
 use nix::unistd::Pid;
@@ -68,11 +67,11 @@ impl ThreadEvents {
     }
 }
 
-static STARTED: AtomicU32 = AtomicU32::new(0);
+static STARTED: tracee::Barrier = tracee::Barrier::new();
 
 /// Every thread lives until all `TRACE_THREADS` have started.
 extern "C" fn trace_threads_body(_: *mut libc::c_void) -> *mut libc::c_void {
-    tracee::arrive_and_wait(&STARTED, TRACE_THREADS as u32);
+    STARTED.wait();
     std::ptr::null_mut()
 }
 
@@ -98,6 +97,7 @@ pub fn trace_threads(tc: &Tc, v: &ThreadEvents) {
         if masked {
             tracee::block(libc::SIGTRAP);
         }
+        STARTED.init(TRACE_THREADS as u32);
         let threads: Vec<_> = (0..TRACE_THREADS)
             .map(|_| tracee::spawn(trace_threads_body, 0))
             .collect();

@@ -1,9 +1,10 @@
 //! Tracee-side helpers: run in a forked child (and its threads), so they are plain syscalls
 //! and pthread calls with no std locks; failures go through `child_require!`.
 
+use std::cell::UnsafeCell;
 use std::ffi::c_void;
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::mem::MaybeUninit;
 
 use ptrace_atf::child_require;
 use ptrace_atf::trace::forkee::StackBuf;
@@ -126,39 +127,34 @@ pub fn pause_forever() -> ! {
     }
 }
 
-/// Counts this thread in `count`, then blocks without using the CPU (futex) until `n`
-/// threads are counted: a barrier that keeps every thread alive until all exist. (Spinning
-/// on sched_yield instead, 100 threads on an emulated 2-CPU machine starved the tracer for
-/// over a minute.)
-pub fn arrive_and_wait(count: &AtomicU32, n: u32) {
-    if count.fetch_add(1, Ordering::SeqCst) + 1 >= n {
-        // SAFETY: FUTEX_WAKE on a live u32; the other arguments are unused.
-        unsafe {
-            libc::syscall(
-                libc::SYS_futex,
-                count.as_ptr(),
-                libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG,
-                i32::MAX,
-            )
-        };
-        return;
+/// A pthread barrier in static storage for a tracee's threads: the tracee `init`s it once,
+/// before it starts them, and each thread `wait`s, blocked (a futex) until all have come.
+/// Threads that must wait for each other block here, never spin: 100 threads spinning on
+/// sched_yield on an emulated 2-CPU machine starved the tracer for over a minute, and a
+/// traced spin makes an unbounded number of syscall stops.
+pub struct Barrier(UnsafeCell<MaybeUninit<libc::pthread_barrier_t>>);
+
+// SAFETY: the barrier is initialised before any thread that uses it exists, and pthread
+// barriers are made to be waited on by many threads at once.
+unsafe impl Sync for Barrier {}
+
+impl Barrier {
+    /// An uninitialised barrier.
+    pub const fn new() -> Barrier {
+        Barrier(UnsafeCell::new(MaybeUninit::uninit()))
     }
-    loop {
-        let seen = count.load(Ordering::SeqCst);
-        if seen >= n {
-            return;
-        }
-        // SAFETY: FUTEX_WAIT on a live u32 with no timeout; EAGAIN (the value moved on) and
-        // EINTR (a ptrace stop) only send us round the loop again.
-        unsafe {
-            libc::syscall(
-                libc::SYS_futex,
-                count.as_ptr(),
-                libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG,
-                seen,
-                std::ptr::null::<libc::timespec>(),
-            )
-        };
+
+    /// Sets it up for `n` threads (in the tracee, before they start).
+    pub fn init(&self, n: u32) {
+        // SAFETY: no thread uses the barrier yet; its storage is static.
+        let rc = unsafe { libc::pthread_barrier_init(self.0.get().cast(), std::ptr::null(), n) };
+        child_require!(rc == 0, "pthread_barrier_init failed: error {}", rc);
+    }
+
+    /// Blocks until `n` threads have come.
+    pub fn wait(&self) {
+        // SAFETY: `init` ran before this thread started.
+        unsafe { libc::pthread_barrier_wait(self.0.get().cast()) };
     }
 }
 
