@@ -182,6 +182,37 @@ pub fn threads(pid: Pid) -> Vec<Pid> {
     tids
 }
 
+/// What `pid`'s threads are doing now, for a timeout message: `662 Z, 663 D in de_thread`
+/// (state letter, and the kernel function a sleeping thread waits in), or `gone`.
+pub fn tasks_summary(pid: Pid) -> String {
+    let Ok(entries) = fs::read_dir(format!("/proc/{pid}/task")) else {
+        return "gone".to_string();
+    };
+    let mut tids: Vec<i32> = entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    tids.sort();
+    let parts: Vec<String> = tids
+        .iter()
+        .map(|tid| {
+            let dir = format!("/proc/{pid}/task/{tid}");
+            let state = stat_fields(&dir)
+                .ok()
+                .and_then(|f| f.first().cloned())
+                .unwrap_or_else(|| "?".into());
+            match fs::read_to_string(format!("{dir}/wchan")) {
+                Ok(w) if !w.is_empty() && w != "0" => format!("{tid} {state} in {w}"),
+                _ => format!("{tid} {state}"),
+            }
+        })
+        .collect();
+    if parts.is_empty() {
+        "gone".to_string()
+    } else {
+        parts.join(", ")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -225,9 +225,10 @@ impl Waiter {
         let call = self.kind.call_name();
         let reply = match deadline::blocking(self.deadline(), || self.once(target, false)) {
             Err(TimedOut) => panic!(
-                "timed out after {} waiting for {what} from pid {pid} {}",
+                "timed out after {} waiting for {what} from pid {pid} {} (its threads now: {})",
                 deadline::human(self.deadline()),
-                self.tag()
+                self.tag(),
+                super::proc::tasks_summary(pid)
             ),
             Ok(Err(e)) => panic!(
                 "pid {pid}: {call} failed with {e} while waiting for {what} {}",
