@@ -9,6 +9,7 @@
 //!   `detach`, `kill`, `setoptions`), the usual traced child (`traced_child`), the Yama
 //!   question (`attach_refusal`) and `EXIT_CODE`;
 //! - `forkee`: forked children running closures, with child-side assertions;
+//! - `child_thread`: threads of a forked child (pthread_create, never `std::thread`);
 //! - `report`: the shared slots through which forked children report failures;
 //! - `vfork`: real vfork(2) and clone(2) children;
 //! - `proc`: /proc readers;
@@ -27,6 +28,7 @@
 //! (`require!`, `require_eq!`, `require_ok!`, `fail!`) and, in a forked tracee, the child
 //! family (`child_require!`, `child_fail!`, see `forkee`).
 
+pub mod child_thread;
 pub mod cleanup;
 pub mod dbregs;
 pub mod deadline;

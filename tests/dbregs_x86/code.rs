@@ -7,7 +7,7 @@ use std::ffi::c_void;
 use ptrace_atf::atf::{Tc, TestCase};
 use ptrace_atf::trace::dbregs::{self, Cond, Len};
 use ptrace_atf::trace::ops;
-use ptrace_atf::trace::{Options, PtraceEvent, Want, sys};
+use ptrace_atf::trace::{Options, PtraceEvent, Want, child_thread, sys};
 use ptrace_atf::{child_fail, harness, require, require_eq};
 
 use crate::common::{self, EXIT_CODE, cont, raise_stop, traced_child, watched};
@@ -77,15 +77,8 @@ fn dont_inherit_lwp(tc: &Tc, slot: usize, look: Look) {
     }
     let addr = watched(8 * slot);
     let child = traced_child(&w, move || {
-        let mut t: libc::pthread_t = 0;
-        // SAFETY: plain pthread calls; the thread only writes the watched word.
-        unsafe {
-            let arg = addr as usize as *mut c_void;
-            if libc::pthread_create(&mut t, std::ptr::null(), writer_thread, arg) != 0 {
-                child_fail!("pthread_create failed");
-            }
-            libc::pthread_join(t, std::ptr::null_mut());
-        }
+        // The thread only writes the watched word.
+        child_thread::join(child_thread::spawn(writer_thread, addr as usize));
         EXIT_CODE
     });
     let pid = child.pid();

@@ -13,7 +13,7 @@ use nix::unistd::Pid;
 use ptrace_atf::atf::{Tc, TestCase};
 use ptrace_atf::trace::dbregs::{self, Cond, Len};
 use ptrace_atf::trace::ops;
-use ptrace_atf::trace::{Options, PtraceEvent, Status, Want, expect, sys};
+use ptrace_atf::trace::{Options, PtraceEvent, Status, Want, child_thread, expect, sys};
 use ptrace_atf::{child_fail, child_require_eq, harness, require, require_eq};
 
 use crate::common::{self, EXIT_CODE, cont, traced_child, watched};
@@ -105,8 +105,8 @@ fn child_main(bp: bool, sig: bool, wp: bool, handling: Handling) -> i32 {
                 }
             }
         }
-        let kinds: Vec<extern "C" fn(*mut c_void) -> *mut c_void> = [
-            (sig, sig_thread as extern "C" fn(*mut c_void) -> *mut c_void),
+        let kinds: Vec<child_thread::ThreadFn> = [
+            (sig, sig_thread as child_thread::ThreadFn),
             (bp, bp_thread),
             (wp, wp_thread),
         ]
@@ -120,17 +120,10 @@ fn child_main(bp: bool, sig: bool, wp: bool, handling: Handling) -> i32 {
         let mut threads = Vec::with_capacity(total as usize);
         for f in kinds {
             for _ in 0..THREADS {
-                let mut t: libc::pthread_t = 0;
-                let arg = handling as usize as *mut c_void;
-                if libc::pthread_create(&mut t, std::ptr::null(), f, arg) != 0 {
-                    child_fail!("pthread_create failed");
-                }
-                threads.push(t);
+                threads.push(child_thread::spawn(f, handling as usize));
             }
         }
-        for t in threads {
-            libc::pthread_join(t, std::ptr::null_mut());
-        }
+        threads.into_iter().for_each(child_thread::join);
     }
     EXIT_CODE
 }

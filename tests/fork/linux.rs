@@ -5,10 +5,10 @@
 use nix::unistd::Pid;
 use ptrace_atf::atf::{Tc, TestCase};
 use ptrace_atf::harness;
-use ptrace_atf::trace::ops;
 use ptrace_atf::trace::spawn::child_waitpid;
 use ptrace_atf::trace::topology::{Channel, become_subreaper};
 use ptrace_atf::trace::{Forkee, Options, PtraceEvent, Status, Waiter, Want, expect, probe, proc};
+use ptrace_atf::trace::{child_thread, ops};
 use ptrace_atf::{child_fail, child_require_eq, require};
 
 use crate::common::{EXIT_CODE, How, cont, forker_body, setoptions};
@@ -168,6 +168,18 @@ fn exitkill(tc: &Tc) {
 /// exec under TRACEEXEC from the only thread (message: the pid) or from a second thread
 /// (TRACECLONE too): the event is reported under the leader's pid with the exec'ing
 /// thread's former tid as its message, and only one thread is left.
+/// execv("/bin/true"); in a forked child, fails the child if it returns.
+fn exec_true() -> ! {
+    let argv = [c"true".as_ptr(), std::ptr::null()];
+    // SAFETY: NUL-terminated path and argv.
+    unsafe { libc::execv(c"/bin/true".as_ptr(), argv.as_ptr()) };
+    child_fail!("execv(/bin/true) failed: {}", nix::errno::Errno::last())
+}
+
+extern "C" fn exec_true_thread(_: *mut std::ffi::c_void) -> *mut std::ffi::c_void {
+    exec_true()
+}
+
 fn exec_tid(tc: &Tc, threaded: bool) {
     let w = harness::waiter(tc);
     if threaded {
@@ -177,20 +189,15 @@ fn exec_tid(tc: &Tc, threaded: bool) {
         }
     }
     let f = Forkee::traceme(move || {
-        let exec = || {
-            let argv = [c"true".as_ptr(), std::ptr::null()];
-            // SAFETY: NUL-terminated path and argv.
-            unsafe { libc::execv(c"/bin/true".as_ptr(), argv.as_ptr()) };
-            child_fail!("execv(/bin/true) failed: {}", nix::errno::Errno::last())
-        };
         if threaded {
-            std::thread::spawn(exec);
+            // A pthread, not std::thread: see child_thread.
+            child_thread::spawn(exec_true_thread, 0);
             loop {
                 // SAFETY: pause has no arguments; the exec kills this thread.
                 unsafe { libc::pause() };
             }
         }
-        exec()
+        exec_true()
     });
     f.expect_stopped(&w, libc::SIGSTOP);
     let mut options = Options::TRACEEXEC | Options::EXITKILL;

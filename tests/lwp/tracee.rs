@@ -2,43 +2,16 @@
 //! and pthread calls with no std locks; failures go through `child_require!`.
 
 use std::cell::UnsafeCell;
-use std::ffi::c_void;
 use std::fmt::Write as _;
 use std::mem::MaybeUninit;
 
 use ptrace_atf::child_require;
 use ptrace_atf::trace::forkee::StackBuf;
 
-/// A thread body for `spawn`.
-pub type ThreadFn = extern "C" fn(*mut c_void) -> *mut c_void;
+pub use ptrace_atf::trace::child_thread::{ThreadFn, join, spawn};
 
 /// arch_prctl code reading fs_base (asm/prctl.h).
 const ARCH_GET_FS: libc::c_long = 0x1003;
-
-/// Stack size of every tracee thread: small, so that 100 threads start fast.
-const STACK: usize = 128 * 1024;
-
-/// pthread_create with a small stack; `arg` is passed as the pointer argument.
-pub fn spawn(f: ThreadFn, arg: usize) -> libc::pthread_t {
-    // SAFETY: attr and t are locals initialised by the calls; f has the C ABI pthreads wants.
-    unsafe {
-        let mut attr: libc::pthread_attr_t = std::mem::zeroed();
-        libc::pthread_attr_init(&mut attr);
-        libc::pthread_attr_setstacksize(&mut attr, STACK);
-        let mut t: libc::pthread_t = 0;
-        let rc = libc::pthread_create(&mut t, &attr, f, arg as *mut c_void);
-        libc::pthread_attr_destroy(&mut attr);
-        child_require!(rc == 0, "pthread_create failed: error {}", rc);
-        t
-    }
-}
-
-/// pthread_join, requiring success.
-pub fn join(t: libc::pthread_t) {
-    // SAFETY: t came from spawn and is joined once.
-    let rc = unsafe { libc::pthread_join(t, std::ptr::null_mut()) };
-    child_require!(rc == 0, "pthread_join failed: error {}", rc);
-}
 
 /// The calling thread's id.
 pub fn gettid() -> i32 {

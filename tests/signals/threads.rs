@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use nix::unistd::Pid;
 use ptrace_atf::atf::{Tc, TestCase};
 use ptrace_atf::trace::siginfo::expect_siginfo;
-use ptrace_atf::trace::{Options, PtraceEvent, Status, Want, expect, probe, sys};
-use ptrace_atf::{child_fail, child_require_eq, harness, require_eq};
+use ptrace_atf::trace::{Options, PtraceEvent, Status, Want, child_thread, expect, probe, sys};
+use ptrace_atf::{child_require_eq, harness, require_eq};
 
 use crate::common::{Chan, EXIT_CODE, child_raise, child_sigaction, cont, traced_child};
 
@@ -49,14 +49,7 @@ fn signal_to_thread(tc: &Tc) {
             libc::SA_SIGINFO,
         );
         child_raise(libc::SIGSTOP);
-        let mut t: libc::pthread_t = 0;
-        // SAFETY: a joinable thread running `worker`, joined below.
-        unsafe {
-            if libc::pthread_create(&mut t, std::ptr::null(), worker, std::ptr::null_mut()) != 0 {
-                child_fail!("pthread_create failed");
-            }
-            libc::pthread_join(t, std::ptr::null_mut());
-        }
+        child_thread::join(child_thread::spawn(worker, 0));
         child_require_eq!(
             HANDLED_ON.load(Ordering::Relaxed),
             WORKER_TID.load(Ordering::Relaxed)
