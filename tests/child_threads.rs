@@ -43,7 +43,11 @@ fn forked_children_start_no_std_threads() {
             .collect();
         files.sort();
         for path in files {
-            let rel = path.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+            let rel = path
+                .strip_prefix(root)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
             if TRACER_SIDE.iter().any(|(f, _)| *f == rel) {
                 continue;
             }

@@ -693,3 +693,58 @@ fn loop_until_fail_alone_runs_until_a_failure() {
     assert_eq!(code, 1, "{out}{err}");
     assert!(err.contains("looping until an iteration fails"), "{err}");
 }
+
+#[test]
+fn loop_reports_a_hung_iteration_and_ends_it() {
+    let child = Command::new(ME)
+        .args([
+            "loop",
+            "t_fork_waitpid:fork1",
+            "--duration",
+            "60",
+            "--hang-after",
+            "1",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The looping program is the command's child: stop it (and so its iterations).
+    let driver = child.id().to_string();
+    let start = std::time::Instant::now();
+    let program = loop {
+        let found = std::fs::read_dir("/proc").unwrap().flatten().find_map(|e| {
+            let pid: i32 = e.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            let rest = &stat[stat.rfind(')')? + 2..];
+            (rest.split(' ').nth(1)? == driver && stat.contains("(t_fork)")).then_some(pid)
+        });
+        if let Some(pid) = found {
+            break pid;
+        }
+        assert!(
+            start.elapsed().as_secs() < 10,
+            "the looping program never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    // SAFETY: kill(2) of the program this test's command started.
+    unsafe { libc::kill(program, libc::SIGSTOP) };
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("hung: it did not end within --hang-after (1s)"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("{program} t_fork: {program} T")),
+        "the report shows the stopped program: {text}"
+    );
+    assert!(text.contains("1 failed"), "{text}");
+    assert!(
+        !std::path::Path::new(&format!("/proc/{program}")).exists(),
+        "the program outlived the loop"
+    );
+}

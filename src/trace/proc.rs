@@ -213,9 +213,90 @@ pub fn tasks_summary(pid: Pid) -> String {
     }
 }
 
+/// Every process of session `sid` (a looping program and what it started), one line per
+/// process (`1234 t_fork: 1234 S in do_wait, traced by -`) followed by the first kernel-stack
+/// frames of each thread when /proc lets us read them (root): what a hung iteration is doing.
+pub fn session_report(sid: i32) -> Vec<String> {
+    let Ok(dir) = fs::read_dir("/proc") else {
+        return vec!["/proc unreadable".to_string()];
+    };
+    let mut pids: Vec<i32> = dir
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .filter(|pid| {
+            stat_fields(&format!("/proc/{pid}"))
+                .ok()
+                .and_then(|f| f.get(3)?.parse::<i32>().ok())
+                == Some(sid)
+        })
+        .collect();
+    pids.sort();
+    let mut out = Vec::new();
+    for pid in pids {
+        let comm = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        let tracer = tracer_of(&format!("/proc/{pid}"));
+        out.push(format!(
+            "{pid} {}: {}, traced by {tracer}",
+            comm.trim(),
+            tasks_summary(Pid::from_raw(pid))
+        ));
+        let tids = fs::read_dir(format!("/proc/{pid}/task"))
+            .map(|d| {
+                let mut t: Vec<i32> = d
+                    .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+                    .collect();
+                t.sort();
+                t
+            })
+            .unwrap_or_default();
+        for tid in tids {
+            let Ok(stack) = fs::read_to_string(format!("/proc/{pid}/task/{tid}/stack")) else {
+                continue;
+            };
+            let frames: Vec<&str> = stack
+                .lines()
+                .filter_map(|l| l.split_whitespace().nth(1))
+                .map(|f| f.split('+').next().unwrap_or(f))
+                .take(STACK_FRAMES)
+                .collect();
+            if !frames.is_empty() {
+                out.push(format!("    {tid} kernel stack: {}", frames.join(" < ")));
+            }
+        }
+    }
+    out
+}
+
+/// Kernel-stack frames `session_report` shows per thread.
+const STACK_FRAMES: usize = 6;
+
+/// TracerPid of the process at `dir`, `-` for none or unreadable.
+fn tracer_of(dir: &str) -> String {
+    fs::read_to_string(format!("{dir}/status"))
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("TracerPid:"))
+                .map(|v| v.trim().to_string())
+        })
+        .filter(|v| v != "0")
+        .unwrap_or_else(|| "-".to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn session_report_lists_this_session() {
+        let sid = nix::unistd::getsid(None).unwrap().as_raw();
+        let me = std::process::id();
+        let lines = session_report(sid);
+        assert!(
+            lines.iter().any(|l| l.starts_with(&format!("{me} "))),
+            "{me} not in {lines:?}"
+        );
+        assert!(session_report(-7).is_empty());
+    }
 
     #[test]
     fn reads_self() {

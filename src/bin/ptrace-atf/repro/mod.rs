@@ -9,6 +9,7 @@
 mod args;
 mod progress;
 mod runner;
+mod stall;
 mod target;
 
 use crate::signals;
@@ -23,8 +24,10 @@ use std::process::ExitCode;
 pub const LOOP_EXIT_CODES: &str = "\
 Exit status:
   0  every iteration passed
-  1  an iteration failed, or the case was skipped (a requirement it declares is not met:
-     the reason is printed and no iteration runs)
+  1  an iteration failed or hung (did not end within the case's timeout: what the
+     program's processes were doing is printed, then they are killed), or the case was
+     skipped (a requirement it declares is not met: the reason is printed and no
+     iteration runs)
   2  usage error: a bad option or value (-n 0, --duration 0|inf|nan|-1, --load over the
      bound, --cpu naming a CPU that is not online), a malformed target, or a target that
      names no case or more than one (checked before anything runs)
@@ -66,6 +69,10 @@ pub struct Args {
     /// be online and allowed to this process.
     #[arg(long, value_name = "LIST", value_parser = parse_cpus)]
     pub cpu: Option<CpuList>,
+    /// An iteration running longer than this many seconds is reported as hung, with what the
+    /// program's processes are doing, and the loop ends (default: the case's `timeout`).
+    #[arg(long = "hang-after", value_name = "SECONDS", value_parser = parse_duration, allow_negative_numbers = true)]
+    pub hang_after: Option<f64>,
     /// Fork a fresh process per iteration (for cases that end their process on purpose).
     #[arg(long)]
     pub fork: bool,
@@ -119,8 +126,10 @@ pub fn run(args: Args, bins: &Path) -> ExitCode {
         eprintln!("ptrace-atf: {name}: looping until an iteration fails (Ctrl-C to stop)");
     }
     let mut progress = Progress::new(iterations);
-    let left_running = progress.follow(&mut running.child);
+    let mut stall = stall::Stall::new(&case, args.hang_after, counter.path());
+    let session = running.session();
+    let followed = progress.follow(&mut running.child, &mut stall, session);
     let interrupted = signals::caught();
-    let status = running.end(interrupted.is_some() || left_running);
+    let status = running.end(interrupted.is_some() || followed != progress::Followed::Ended);
     progress.finish(&name, status, interrupted, counter.path())
 }

@@ -21,6 +21,19 @@ pub(super) struct Progress {
     failures: u64,
     /// The failures and seconds of the program's `Done` report.
     done: Option<(u64, f64)>,
+    /// The iteration that did not end within the case's timeout.
+    hung: Option<u64>,
+}
+
+/// How following the program ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Followed {
+    /// Its stdout closed (it ended), or an interrupt was caught.
+    Ended,
+    /// It ended but a process it left holds the pipe open.
+    LeftRunning,
+    /// An iteration did not end within the case's timeout; the report was printed.
+    Hung,
 }
 
 impl Progress {
@@ -50,26 +63,38 @@ impl Progress {
             seen: 0,
             failures: 0,
             done: None,
+            hung: None,
         }
     }
 
-    /// Reads the program's reports until its stdout closes or an interrupt is caught. True
-    /// when the program ended but a process it left holds the pipe open.
-    pub(super) fn follow(&mut self, child: &mut Child) -> bool {
+    /// Reads the program's reports until its stdout closes, an interrupt is caught or an
+    /// iteration hangs (`stall`; `session`: the program's session, shown in the report).
+    pub(super) fn follow(
+        &mut self,
+        child: &mut Child,
+        stall: &mut super::stall::Stall,
+        session: i32,
+    ) -> Followed {
         let lines = signals::lines(child.stdout.take().expect("piped"));
         let mut exited_at: Option<Instant> = None;
         loop {
             if signals::caught().is_some() {
-                break;
+                return Followed::Ended;
+            }
+            if let Some(at) = stall.check() {
+                self.report_hang(at, stall.limit(), session);
+                return Followed::Hung;
             }
             let line = match lines.recv_timeout(Duration::from_millis(100)) {
                 Ok(l) => l,
-                Err(RecvTimeoutError::Disconnected) => break,
+                Err(RecvTimeoutError::Disconnected) => return Followed::Ended,
                 Err(RecvTimeoutError::Timeout) => {
                     // The program ended but a process it left holds the pipe open.
                     match (exited_at, child.try_wait()) {
                         (None, Ok(Some(_))) => exited_at = Some(Instant::now()),
-                        (Some(t), _) if t.elapsed() > Duration::from_secs(1) => break,
+                        (Some(t), _) if t.elapsed() > Duration::from_secs(1) => {
+                            return Followed::LeftRunning;
+                        }
                         _ => {}
                     }
                     continue;
@@ -78,7 +103,17 @@ impl Progress {
             self.take(&line);
             self.update();
         }
-        exited_at.is_some()
+    }
+
+    /// Says that iteration `at` hung, with what the program's processes are doing.
+    fn report_hang(&mut self, at: u64, limit: String, session: i32) {
+        self.hung = Some(at);
+        self.show(&format!(
+            "iteration {at}: hung: it did not end within {limit}; the program's processes now:"
+        ));
+        for line in ptrace_atf::trace::proc::session_report(session) {
+            self.show(&format!("    {line}"));
+        }
     }
 
     /// Takes in one line of the program's stdout; a line that is no report is shown as output.
@@ -152,6 +187,10 @@ impl Progress {
         }
         let mut secs = self.start.elapsed().as_secs_f64();
         match (self.done, interrupted) {
+            _ if self.hung.is_some() => {
+                self.failures += 1;
+                self.seen = self.hung.unwrap_or(self.seen);
+            }
             (Some((failures, done_secs)), _) => {
                 self.failures = failures;
                 secs = done_secs;
@@ -193,7 +232,7 @@ impl Progress {
 }
 
 /// The iteration in progress as the program stored it in `counter` (`seen` if it did not).
-fn in_progress(counter: &Path, seen: u64) -> u64 {
+pub(super) fn in_progress(counter: &Path, seen: u64) -> u64 {
     let bytes = std::fs::read(counter).unwrap_or_default();
     bytes
         .get(..8)

@@ -157,6 +157,11 @@ impl Running {
         })
     }
 
+    /// The program's session (it calls setsid(2) before exec).
+    pub(super) fn session(&self) -> i32 {
+        self.pid
+    }
+
     /// Waits for the program (killing its session first when `kill`), then ends whatever it
     /// left and the busy threads.
     pub(super) fn end(mut self, kill: bool) -> std::io::Result<ExitStatus> {
