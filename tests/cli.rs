@@ -514,13 +514,20 @@ fn tagged(tag: &str) -> Vec<(i32, String, String)> {
     found
 }
 
+/// The interrupts a user sends.
+const INTERRUPTS: &[i32] = &[libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
+
 /// Runs `make()` `n` times, each time sending a random one of SIGINT, SIGTERM, SIGHUP after
 /// a random delay below `max_ms`; the command must end by that signal (or exit 128+N), and
 /// no process it started may be left: none alive, none stopped or traced.
 fn interrupt_many(what: &str, n: usize, max_ms: u64, make: impl Fn() -> Command) {
+    signal_many(what, INTERRUPTS, n, max_ms, make)
+}
+
+/// `interrupt_many` with the signals `sigs`.
+fn signal_many(what: &str, sigs: &[i32], n: usize, max_ms: u64, make: impl Fn() -> Command) {
     use std::os::unix::process::ExitStatusExt;
     let mut rng = Rng::new();
-    let sigs = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
     for i in 0..n {
         let tag = format!("{what}-{i}-{}", std::process::id());
         let log = tempfile::NamedTempFile::new().unwrap();
@@ -533,7 +540,7 @@ fn interrupt_many(what: &str, n: usize, max_ms: u64, make: impl Fn() -> Command)
             .unwrap();
         let delay = rng.below(max_ms);
         std::thread::sleep(std::time::Duration::from_millis(delay));
-        let sig = sigs[rng.below(3) as usize];
+        let sig = sigs[rng.below(sigs.len() as u64) as usize];
         // SAFETY: kill(2) of our own child.
         unsafe { libc::kill(child.id() as i32, sig) };
         let end = std::time::Instant::now() + std::time::Duration::from_secs(30);
@@ -588,6 +595,22 @@ fn interrupting_loop_ends_everything() {
             "--fork",
             "--duration",
             "60",
+        ]);
+        c
+    });
+}
+
+/// SIGKILL of the command itself: the program dies with it (PR_SET_PDEATHSIG), and a tracee
+/// it had just forked dies too instead of making init its tracer before its first stop.
+#[test]
+#[serial_test::serial(interrupts)]
+fn killing_loop_leaves_nothing() {
+    signal_many("loop-kill", &[libc::SIGKILL], 20, 800, || {
+        let mut c = Command::new(ME);
+        c.args([
+            "loop",
+            "fork/t_fork_waitpid:traceme_stop_exit",
+            "--until-fail",
         ]);
         c
     });
@@ -709,7 +732,8 @@ fn loop_reports_a_hung_iteration_and_ends_it() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    // The looping program is the command's child: stop it (and so its iterations).
+    // The looping program is the command's child (`t_fork ... fork1`): stop it, and so its
+    // iterations.
     let driver = child.id().to_string();
     let start = std::time::Instant::now();
     let program = loop {
@@ -717,7 +741,11 @@ fn loop_reports_a_hung_iteration_and_ends_it() {
             let pid: i32 = e.file_name().to_str()?.parse().ok()?;
             let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
             let rest = &stat[stat.rfind(')')? + 2..];
-            (rest.split(' ').nth(1)? == driver && stat.contains("(t_fork)")).then_some(pid)
+            // The looping program, not the listing `loop` reads first (`t_fork -l`).
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+            let looping = String::from_utf8_lossy(&cmdline).ends_with("\0fork1\0");
+            (rest.split(' ').nth(1)? == driver && stat.contains("(t_fork)") && looping)
+                .then_some(pid)
         });
         if let Some(pid) = found {
             break pid;

@@ -213,25 +213,31 @@ pub fn tasks_summary(pid: Pid) -> String {
     }
 }
 
-/// Every process of session `sid` (a looping program and what it started), one line per
-/// process (`1234 t_fork: 1234 S in do_wait, traced by -`) followed by the first kernel-stack
-/// frames of each thread when /proc lets us read them (root): what a hung iteration is doing.
-pub fn session_report(sid: i32) -> Vec<String> {
+/// The live processes of session `sid` (not zombies: nothing is left of them to kill or
+/// report but the exit status), in pid order.
+pub fn session_members(sid: i32) -> Vec<i32> {
     let Ok(dir) = fs::read_dir("/proc") else {
-        return vec!["/proc unreadable".to_string()];
+        return Vec::new();
     };
     let mut pids: Vec<i32> = dir
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
         .filter(|pid| {
-            stat_fields(&format!("/proc/{pid}"))
-                .ok()
-                .and_then(|f| f.get(3)?.parse::<i32>().ok())
-                == Some(sid)
+            stat_fields(&format!("/proc/{pid}")).is_ok_and(|f| {
+                f.first().is_some_and(|s| s != "Z")
+                    && f.get(3).and_then(|s| s.parse::<i32>().ok()) == Some(sid)
+            })
         })
         .collect();
     pids.sort();
+    pids
+}
+
+/// Every process of session `sid` (a looping program and what it started), one line per
+/// process (`1234 t_fork: 1234 S in do_wait, traced by -`) followed by the first kernel-stack
+/// frames of each thread when /proc lets us read them (root): what a hung iteration is doing.
+pub fn session_report(sid: i32) -> Vec<String> {
     let mut out = Vec::new();
-    for pid in pids {
+    for pid in session_members(sid) {
         let comm = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
         let tracer = tracer_of(&format!("/proc/{pid}"));
         out.push(format!(

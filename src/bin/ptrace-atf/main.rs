@@ -113,6 +113,10 @@ enum Cmd {
     /// (Internal, run by the guest's init.) Under an emulated CPU, holds a perf event open.
     #[command(hide = true)]
     HoldPerfEvent,
+    /// (Internal, started by `loop`.) Waits for stdin to close, then kills what is left of
+    /// session SID.
+    #[command(hide = true)]
+    GuardSession { sid: i32 },
 }
 
 /// Options of `ptrace-atf list`.
@@ -482,6 +486,7 @@ fn main() -> ExitCode {
         Cmd::Vm(args) => vm::run(args, &bins),
         Cmd::Lava(args) => lava::run(args, &bins),
         Cmd::HoldPerfEvent => vm::hold::run(),
+        Cmd::GuardSession { sid } => repro::guard::run(sid),
     }
 }
 

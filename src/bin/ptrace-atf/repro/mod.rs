@@ -7,6 +7,7 @@
 //! progress shown, the summary). The program's side is `ptrace_atf::atf::repeat`.
 
 mod args;
+pub mod guard;
 mod progress;
 mod runner;
 mod stall;

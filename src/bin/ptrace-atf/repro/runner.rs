@@ -135,6 +135,8 @@ fn tunables() -> String {
 pub(super) struct Running {
     pub child: Child,
     pid: i32,
+    /// The guard that kills the program's session if this command dies (`guard`).
+    guard: Option<Child>,
     stop: Arc<AtomicBool>,
     load: Vec<JoinHandle<()>>,
 }
@@ -149,9 +151,11 @@ impl Running {
         let child = cmd.spawn()?;
         let pid = child.id() as i32;
         signals::forward(-pid, libc::SIGKILL);
+        let guard = super::guard::start(pid);
         Ok(Running {
             child,
             pid,
+            guard,
             stop,
             load,
         })
@@ -171,6 +175,12 @@ impl Running {
         }
         let status = self.child.wait();
         signals::forward_none();
+        // The guard goes first, so that it never acts on a session that has ended (whose
+        // number a new session could take).
+        if let Some(mut g) = self.guard.take() {
+            let _ = g.kill();
+            let _ = g.wait();
+        }
         // Whatever the program left (a tracee that changed its process group, an orphan) is
         // ended too: this command is their subreaper.
         signals::end_all();
