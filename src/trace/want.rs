@@ -156,6 +156,41 @@ impl Waiter {
         self.expect(pid, Want::SyscallStop);
     }
 
+    /// Waits (any child) for creation event `ev` of `forker` and the new task's first stop
+    /// (`AUTO_ATTACH_FIRST_STOP`), which the kernel may report in either order, and both
+    /// must come; the stopped task must be the one the event names. Returns the new task and
+    /// whether its stop came first. The one way to meet a new thread or child under every
+    /// waiter: waiting for the forker alone would take the new task's stop, under a waiter
+    /// that cannot name a pid, for a wrong answer.
+    #[track_caller]
+    pub fn expect_creation(&self, forker: Pid, ev: PtraceEvent) -> (Pid, bool) {
+        let first_stop = Want::Stopped(super::expect::AUTO_ATTACH_FIRST_STOP);
+        let (mut named, mut stopped, mut new_first) = (None, None, false);
+        while named.is_none() || stopped.is_none() {
+            let (pid, st) = self.wait_any(format_args!(
+                "{ev} of {forker} or the new task's first stop"
+            ));
+            if pid == forker {
+                if named.is_some() {
+                    panic!("pid {forker}: a second report {st} before the new task's stop");
+                }
+                self.check(pid, Want::Event(ev), st);
+                named = Some(Pid::from_raw(self.event_msg(pid, ev) as i32));
+            } else {
+                if stopped.is_some() {
+                    panic!("pid {pid}: unexpected report {st} before {ev} of {forker}");
+                }
+                self.check(pid, first_stop, st);
+                new_first = named.is_none();
+                stopped = Some(pid);
+            }
+        }
+        if stopped != named {
+            panic!("{ev} of {forker} names {named:?}, but the task that stopped is {stopped:?}");
+        }
+        (stopped.unwrap_or(forker), new_first)
+    }
+
     /// PTRACE_GETEVENTMSG after `event`, panicking if the request fails.
     #[track_caller]
     pub fn event_msg(&self, pid: Pid, event: PtraceEvent) -> c_ulong {

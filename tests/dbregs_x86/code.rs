@@ -87,9 +87,7 @@ fn dont_inherit_lwp(tc: &Tc, slot: usize, look: Look) {
     let (dr_main, dr7_main) = (dbregs::read(pid, slot), dbregs::read(pid, 7));
     require_eq!(dr_main, addr, "DR{slot} of the main thread");
     cont(pid, 0);
-    let tid = child.expect_event(&w, PtraceEvent::Clone) as i32;
-    let tid = nix::unistd::Pid::from_raw(tid);
-    common::expect_tid(&w, tid, Want::Stopped(libc::SIGSTOP));
+    let (tid, _) = w.expect_creation(pid, PtraceEvent::Clone);
     match look {
         Look::Address => {
             let dr_new = dbregs::read(tid, slot);

@@ -9,7 +9,7 @@ use ptrace_atf::trace::spawn::child_waitpid;
 use ptrace_atf::trace::topology::{Channel, become_subreaper};
 use ptrace_atf::trace::{Forkee, Options, PtraceEvent, Status, Waiter, Want, expect, probe, proc};
 use ptrace_atf::trace::{child_thread, ops};
-use ptrace_atf::{child_fail, child_require_eq, require};
+use ptrace_atf::{child_fail, child_require_eq};
 
 use crate::common::{EXIT_CODE, How, cont, forker_body, setoptions};
 use crate::matrix;
@@ -38,35 +38,6 @@ const EXIT_SIGNAL_CASES: &[(&str, u64, i32, Options)] = &[
     ),
 ];
 
-/// Waits (any child) for a creation event of `forker` and the new child's first stop, in
-/// either order; both must arrive. Returns the new child and whether the child's stop came
-/// first.
-fn creation_reports(w: &Waiter, forker: Pid, ev: PtraceEvent) -> (Pid, bool) {
-    let mut msg: Option<Pid> = None;
-    let mut stopped: Option<Pid> = None;
-    let mut child_first = false;
-    while msg.is_none() || stopped.is_none() {
-        let (pid, st) = w.wait_any(format_args!(
-            "{ev} of {forker} or the new child's first stop"
-        ));
-        if pid == forker {
-            require!(
-                msg.is_none(),
-                "pid {forker}: a second report {st} before the child's stop"
-            );
-            w.check(pid, Want::Event(ev), st);
-            msg = Some(Pid::from_raw(w.event_msg(pid, ev) as i32));
-        } else {
-            require!(stopped.is_none(), "pid {pid}: unexpected report {st}");
-            w.check(pid, Want::Stopped(expect::AUTO_ATTACH_FIRST_STOP), st);
-            child_first = msg.is_none();
-            stopped = Some(pid);
-        }
-    }
-    ptrace_atf::require_eq!(stopped, msg, "the stopped child is the one the event names");
-    (msg.unwrap_or(forker), child_first)
-}
-
 /// Waits (any child) for `pid` and asserts `want`.
 #[track_caller]
 fn next_is(w: &Waiter, pid: Pid, want: Want) {
@@ -92,7 +63,7 @@ fn any_order(tc: &Tc) {
     for _ in 0..n {
         let f = ops::traced_child_with(&w, Options::TRACEFORK, || forker_body(How::Fork));
         cont(f.pid(), 0);
-        let (g, _child_first) = creation_reports(&w, f.pid(), PtraceEvent::Fork);
+        let (g, _child_first) = w.expect_creation(f.pid(), PtraceEvent::Fork);
         cont(g, 0);
         cont(f.pid(), 0);
         next_is(&w, g, Want::Exited(0));
@@ -129,7 +100,7 @@ fn grandchild_wall(tc: &Tc) {
     let w = harness::waiter(tc);
     let f = ops::traced_child_with(&w, Options::TRACECLONE, clone_child_forker);
     cont(f.pid(), 0);
-    let (g, _) = creation_reports(&w, f.pid(), PtraceEvent::Clone);
+    let (g, _) = w.expect_creation(f.pid(), PtraceEvent::Clone);
     ptrace_atf::require_eq!(proc::ppid(g), f.pid(), "the grandchild's parent");
     cont(g, 0);
     cont(f.pid(), 0);
