@@ -160,27 +160,12 @@ impl Forkee {
     }
 
     /// Forks a child that calls PTRACE_TRACEME, raises SIGSTOP, then runs `f`.
-    ///
-    /// Until PTRACE_TRACEME the child dies with its parent (PR_SET_PDEATHSIG, cleared right
-    /// after): a tracer killed in that window (a SIGKILLed `ptrace-atf loop` takes its
-    /// program with it) would otherwise leave a child that makes init its tracer and stops
-    /// for good at its SIGSTOP.
     #[track_caller]
     pub fn traceme<F: FnOnce() -> i32>(f: F) -> Child {
-        let parent = std::process::id() as i32;
         Self::spawn(move || {
-            // SAFETY: prctl and getppid take no pointers.
-            unsafe {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
-                if libc::getppid() != parent {
-                    libc::_exit(CHILD_FAILED_CODE);
-                }
-            }
             if let Err(e) = sys::traceme() {
                 crate::child_fail!("PTRACE_TRACEME failed: {e}");
             }
-            // SAFETY: as above.
-            unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, 0, 0, 0, 0) };
             // SAFETY: raise is async-signal-safe.
             if unsafe { libc::raise(libc::SIGSTOP) } != 0 {
                 crate::child_fail!("raise(SIGSTOP) failed");
