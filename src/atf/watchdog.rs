@@ -22,9 +22,15 @@ pub struct Watchdog {
 }
 
 impl Watchdog {
-    /// Starts watching the body of `case`.
+    /// Starts watching the body of `case`; returns once the watchdog thread runs.
+    ///
+    /// Waiting for it matters to every fork the body makes: a thread's start takes a
+    /// process-wide Rust mutex (std's thread-info map), and a fork during the start copies
+    /// it locked into the child, whose own first std thread then blocks for ever. Once
+    /// started, the thread holds no lock while it waits.
     pub fn start(timeout_secs: u32, sink: Sink, case: &str) -> Watchdog {
         let (tx, rx) = mpsc::channel::<()>();
+        let (ready_tx, ready) = mpsc::channel::<()>();
         let after = fire_after(timeout_secs);
         let case = case.to_string();
         let body_end = Arc::new(Mutex::new(None));
@@ -32,6 +38,7 @@ impl Watchdog {
         let spawned = std::thread::Builder::new()
             .name("atf-watchdog".into())
             .spawn(move || {
+                let _ = ready_tx.send(());
                 if rx.recv_timeout(after) != Err(mpsc::RecvTimeoutError::Timeout) {
                     return;
                 }
@@ -45,8 +52,11 @@ impl Watchdog {
                 // SAFETY: _exit ends the process at once; nothing is left to unwind.
                 unsafe { libc::_exit(1) };
             });
-        if let Err(e) = spawned {
-            eprintln!("atf: cannot start the watchdog: {e}");
+        match spawned {
+            Ok(_) => {
+                let _ = ready.recv();
+            }
+            Err(e) => eprintln!("atf: cannot start the watchdog: {e}"),
         }
         Watchdog {
             _stop: tx,
