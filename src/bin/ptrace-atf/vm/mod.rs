@@ -5,6 +5,7 @@
 //! the only code that knows it), the results' way back (`channel`, `results`, `console`:
 //! one format, read without booting). This file wires them together.
 
+mod boot_panic;
 mod channel;
 pub(crate) mod console;
 pub(crate) mod guest;
@@ -217,6 +218,7 @@ fn boot(ctx: &mut Ctx, k: &kernel::Kernel, cpu: &str) -> Outcome {
     }
     ctx.dirs.push(dir.clone());
     let _ = std::fs::create_dir_all(&dir);
+    boot_panic::clear(&dir);
     let try_kvm = match ctx.args.accel {
         AccelChoice::Kvm => true,
         AccelChoice::Tcg => false,
@@ -243,8 +245,26 @@ fn boot(ctx: &mut Ctx, k: &kernel::Kernel, cpu: &str) -> Outcome {
             ctx.kvm_works = Some(true);
         }
     }
+    // A panic while booting under TCG tested nothing: boot again (see boot_panic).
+    let mut boot_panics = Vec::new();
+    while accel == Accel::Tcg && boot_panics.len() < boot_panic::RETRIES {
+        let Some(first) = boot_panic::before_suite(&dir) else {
+            break;
+        };
+        let kept = boot_panic::keep_aside(&dir, boot_panics.len() + 1, first);
+        println!(
+            "ptrace-atf vm: the guest kernel panicked while booting, before the suite started ({}; console kept as {}); under TCG this can be the emulator's (see README, \"Boot-time panics under TCG\"): booting again, {} of {}",
+            kept.first,
+            kept.console.display(),
+            boot_panics.len() + 1,
+            boot_panic::RETRIES
+        );
+        boot_panics.push(kept);
+        (end, secs) = boot_once(ctx, k, cpu, accel, &dir);
+    }
     let back = read_back(&dir);
     Outcome {
+        boot_panics,
         kernel: k.clone(),
         cpu: cpu.to_string(),
         accel,
@@ -374,13 +394,15 @@ pub fn run(args: Args, bins: &Path) -> ExitCode {
         }
     }
     if outcomes.len() > 1 {
+        let ends: Vec<String> = outcomes.iter().map(Outcome::end_text).collect();
         let cols: Vec<matrix::Column> = outcomes
             .iter()
-            .map(|o| matrix::Column {
+            .zip(&ends)
+            .map(|(o, end)| matrix::Column {
                 kernel: &o.kernel.label,
                 cpu: &o.cpu,
                 accel: o.accel.name(),
-                end: o.end_word(),
+                end,
                 minutes: o.secs / 60.0,
                 results: &o.results,
             })

@@ -21,6 +21,8 @@ pub struct Outcome {
     /// `None` when the guest did not report completely.
     pub status: Option<i32>,
     pub db: Option<PathBuf>,
+    /// Earlier boots of this kernel that panicked before the suite started (TCG only).
+    pub boot_panics: Vec<super::boot_panic::BootPanic>,
 }
 
 impl Outcome {
@@ -35,6 +37,15 @@ impl Outcome {
                 End::Silent(_) => "hung",
                 _ => "no report",
             }
+        }
+    }
+
+    /// How the boot ended, for the matrix: the end word, and how many boots it took when
+    /// earlier ones panicked while booting.
+    pub fn end_text(&self) -> String {
+        match self.boot_panics.len() {
+            0 => self.end_word().to_string(),
+            n => format!("{} (boot {}; {n} panicked booting)", self.end_word(), n + 1),
         }
     }
 
@@ -167,6 +178,15 @@ pub fn report(o: &Outcome) {
         println!(
             "ptrace-atf vm: {name}: the kernel became tainted during the run: {a} -> {b} ({})",
             taint_letters(b)
+        );
+    }
+    for (n, p) in o.boot_panics.iter().enumerate() {
+        println!(
+            "ptrace-atf vm: {name}: boot {} panicked before the suite started: {} ({}); these results are from boot {}",
+            n + 1,
+            p.first,
+            p.console.display(),
+            o.boot_panics.len() + 1
         );
     }
     let console = o.dir.join("console.log");
