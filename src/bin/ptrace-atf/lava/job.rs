@@ -50,6 +50,9 @@ pub fn yq(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
 
+/// How many times LAVA tries the boot (`failure_retry`): the first boot and two more.
+pub const BOOT_ATTEMPTS: usize = 3;
+
 impl Job {
     /// The kernel command line: for qemu all of it; for a real machine what is added to
     /// the device's own (which names its console).
@@ -142,6 +145,9 @@ impl Job {
             "    timeout:\n      minutes: {}\n",
             self.boot_minutes
         ));
+        // A kernel panic before the login prompt ends LAVA's boot action with a JobError;
+        // as `vm` does under TCG, boot again, twice at most (the report names it).
+        y.push_str(&format!("    failure_retry: {BOOT_ATTEMPTS}\n"));
         match &self.target {
             Target::Qemu { .. } => y.push_str("    method: qemu\n    media: tmpfs\n"),
             Target::Tftp { boot_method } => {
@@ -227,7 +233,7 @@ mod tests {
             "        image_arg: '-kernel {kernel} -append \"console=ttyS0,115200 panic=-1 printk.devkmsg=on noirqdebug\"'\n",
             "        url: 'file:///tmp/x/vmlinuz'\n",
             "        image_arg: '-initrd {ramdisk}'\n        url: 'https://lab.example/ptrace-atf-ramdisk.cpio.gz'\n        compression: gz\n        format: cpio.newc\n        overlays:\n          lava: true\n",
-            "    method: qemu\n    media: tmpfs\n",
+            "    timeout:\n      minutes: 10\n    failure_retry: 3\n    method: qemu\n    media: tmpfs\n",
             "    prompts:\n    - 'ptrace-atf-lava# '\n",
             "        params:\n          FILTERS: 'zombie/t_zombie_waitpid'\n          TIME_SCALE: '4'\n          JOBS: ''\n          VARS: '-v dbregs_lie=read_zero'\n",
             "          - /opt/ptrace-atf/lava-test -j \"$JOBS\" -s \"$TIME_SCALE\" $VARS $FILTERS\n",

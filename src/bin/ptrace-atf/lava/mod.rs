@@ -423,6 +423,12 @@ fn results(a: ResultsArgs, bins: &Path) -> ExitCode {
             b.console.troubles.len() - 20
         );
     }
+    if let Some(t) = b.boot_panic() {
+        println!(
+            "ptrace-atf lava: a boot attempt panicked before the suite started ({}); LAVA booted again (failure_retry) and the suite ran to its end",
+            t.text
+        );
+    }
     for m in &b.mismatches {
         println!("ptrace-atf lava: disagreement: {m}");
     }

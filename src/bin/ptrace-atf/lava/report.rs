@@ -209,6 +209,15 @@ impl Bridge {
             .collect()
     }
 
+    /// The first kernel report of a boot attempt that panicked before any case started,
+    /// when LAVA then booted again (`failure_retry`) and the suite ran to its end: a note,
+    /// not a failure, as `vm` treats a boot-time panic under TCG.
+    pub fn boot_panic(&self) -> Option<&crate::vm::console::Trouble> {
+        let p = self.console.panic.as_ref()?;
+        let ran = self.run.as_deref() == Some("pass") && !self.cases.is_empty();
+        (p.last_started.is_none() && ran).then(|| self.console.troubles.first().unwrap_or(p))
+    }
+
     /// Whether the job is good: LAVA's job passed, every case is good, the suite ran to
     /// its end, the kernel stayed healthy, and LAVA agrees with the suite.
     pub fn bad_reasons(&self) -> Vec<String> {
@@ -237,7 +246,9 @@ impl Bridge {
                 self.health.as_deref().unwrap_or("not recorded")
             ));
         }
-        if let Some(p) = &self.console.panic {
+        if let Some(p) = &self.console.panic
+            && self.boot_panic().is_none()
+        {
             why.push(format!(
                 "the kernel panicked (last case started: {})",
                 p.last_started.as_deref().unwrap_or("none")
@@ -315,6 +326,42 @@ mod tests {
             "expected_failure".into(),
             "bug 7: x".into()
         ]));
+    }
+
+    const BOOT_PANIC: &str = r#"{"dt": "1", "lvl": "target", "msg": "[    1.9] Oops: int3: 0000 [#1] PREEMPT SMP NOPTI"}
+{"dt": "1", "lvl": "target", "msg": "[    1.9] Kernel panic - not syncing: Fatal exception in interrupt"}
+"#;
+    const A_RUN: &str = r#"{"dt": "1", "lvl": "target", "msg": "[    3.1] ptrace-atf-vm: start zombie/t_zombie_waitpid:a"}
+{"dt": "1", "lvl": "target", "msg": "ptrace-atf-lava: result zombie/t_zombie_waitpid:a  ->  passed  [0.010s]"}
+{"dt": "1", "lvl": "results", "msg": {"case": "t_zombie_waitpid.a", "definition": "0_ptrace-atf", "result": "pass"}}
+{"dt": "1", "lvl": "results", "msg": {"case": "suite-run", "definition": "0_ptrace-atf", "result": "pass"}}
+{"dt": "1", "lvl": "results", "msg": {"case": "kernel-health", "definition": "0_ptrace-atf", "result": "pass"}}
+{"dt": "1", "lvl": "results", "msg": {"case": "job", "definition": "lava", "result": "pass"}}
+"#;
+
+    #[test]
+    fn a_boot_attempt_that_panicked_before_the_suite_is_a_note_once_a_retry_ran_it() {
+        let b = bridge(&parse(&format!("{BOOT_PANIC}{A_RUN}")).0);
+        let t = b.boot_panic().expect("the retried boot's panic");
+        assert!(t.text.starts_with("Oops: int3"), "{t:?}");
+        assert_eq!(b.bad_reasons(), Vec::<String>::new());
+        // Without a run that reached its end, or after a case started, it is a failure.
+        let lost = A_RUN.replace(
+            r#""case": "suite-run", "definition": "0_ptrace-atf", "result": "pass""#,
+            r#""case": "suite-run", "definition": "0_ptrace-atf", "result": "fail""#,
+        );
+        let b = bridge(&parse(&format!("{BOOT_PANIC}{lost}")).0);
+        assert!(b.boot_panic().is_none());
+        assert!(
+            b.bad_reasons()
+                .iter()
+                .any(|w| w.starts_with("the kernel panicked"))
+        );
+        let b = bridge(&parse(&format!("{A_RUN}{BOOT_PANIC}")).0);
+        assert!(b.boot_panic().is_none());
+        assert!(b.bad_reasons().contains(
+            &"the kernel panicked (last case started: zombie/t_zombie_waitpid:a)".to_string()
+        ));
     }
 
     #[test]
