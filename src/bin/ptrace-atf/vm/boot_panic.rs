@@ -1,14 +1,14 @@
 //! A guest kernel that panics while booting, before the suite has started.
 //!
-//! Under TCG this has been seen in CI and in 1 of 40 boots on a loaded host (6.12 cloud, `-cpu max`): "Oops: int3" at a
-//! static-key site in `sched_clock_cpu` right after "sched_clock: Marking stable", then
-//! "Kernel panic - not syncing: Fatal exception in interrupt". That is the trap the kernel
-//! plants while it patches its own text, met by the other vCPU after the patching was over:
-//! multi-threaded TCG's cross-modifying code, not something the suite tests. Such a boot
-//! tested nothing, so `vm` boots again, a bounded number of times, and keeps the failed
-//! boot's console beside the new one; the report names every such boot. A kernel that
-//! panics at every boot still ends as a panic (exit status 5), and a panic once the suite
-//! has begun is never retried.
+//! Under TCG this was seen in CI and in 1 of 40 boots on a loaded host (6.12 cloud, `-cpu
+//! max`): "Oops: int3" at a static-key site in `sched_clock_cpu` right after "sched_clock:
+//! Marking stable", then "Kernel panic - not syncing: Fatal exception in interrupt". Most
+//! likely the trap the kernel plants while it patches its own text, met by the other vCPU
+//! after the patching was over: multi-threaded TCG's cross-modifying code, not something the
+//! suite tests. Such a boot tested nothing, so `vm` boots again, a bounded number of times,
+//! and keeps the failed boot's console beside the new one; the report names every such boot.
+//! A kernel that panics at every boot still ends as a panic (exit status 5), and a panic once
+//! the suite has begun is never retried.
 
 use super::{channel, console};
 use std::path::{Path, PathBuf};
