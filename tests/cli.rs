@@ -244,6 +244,16 @@ fn exit_codes_match_help() {
             "not a ptrace-atf tree",
         ),
         (&["test", "-j", "0"], 2, "-j"),
+        (
+            &["test", "--results-file", "/nonexistent/dir/x.db", "fork1"],
+            2,
+            "--results-file /nonexistent/dir/x.db: cannot be written: No such file",
+        ),
+        (
+            &["test", "--direct", "--results-file", "/tmp/x.db", "fork1"],
+            2,
+            "cannot be used with",
+        ),
         (&["install", f], 2, "not a ptrace-atf tree"),
         (&["list", "nosuchcase"], 1, "matched no test case"),
         (&["list", "a/b/c"], 2, "malformed filter"),

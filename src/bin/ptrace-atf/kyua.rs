@@ -15,6 +15,26 @@ pub struct Run {
     pub database: Option<String>,
 }
 
+/// Whether kyua can write its results database at `path`, checked before anything runs by
+/// doing it: an existing file is opened for writing (not truncated), a new one is created
+/// and removed again.
+pub fn check_results_file(path: &Path) -> Result<(), String> {
+    let shown = path.display();
+    if path.is_dir() {
+        return Err(format!("--results-file {shown}: is a directory"));
+    }
+    let probe = if path.exists() {
+        std::fs::OpenOptions::new().write(true).open(path).map(drop)
+    } else {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(path)
+            .and_then(|_| std::fs::remove_file(path))
+    };
+    probe.map_err(|e| format!("--results-file {shown}: cannot be written: {e}"))
+}
+
 /// Runs `kyua test` over `tree` (its Kyuafile), streaming kyua's output.
 pub fn test(
     kyua: &Path,
@@ -99,4 +119,32 @@ pub fn test(
         status: status.code().unwrap_or(-1),
         database,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_results_file_is_checked_before_the_run() {
+        let t = tempfile::tempdir().unwrap();
+        let new = t.path().join("new.db");
+        assert_eq!(check_results_file(&new), Ok(()));
+        assert!(!new.exists(), "the probe leaves nothing");
+        std::fs::write(&new, "").unwrap();
+        assert_eq!(
+            check_results_file(&new),
+            Ok(()),
+            "kyua writes into an empty file"
+        );
+        let e = check_results_file(t.path()).unwrap_err();
+        assert!(e.ends_with("is a directory"), "{e}");
+        let e = check_results_file(&t.path().join("no/such/dir/x.db")).unwrap_err();
+        assert!(e.contains("No such file or directory"), "{e}");
+        let e = check_results_file(&new.join("x.db")).unwrap_err();
+        assert!(
+            e.contains("is not a directory") || e.contains("Not a directory"),
+            "{e}"
+        );
+    }
 }

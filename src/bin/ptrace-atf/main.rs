@@ -23,7 +23,8 @@ Exit status:
   0  every result is good (passed, skipped, expected failure)
   1  a test case failed or was broken, or a filter matched nothing
   2  usage error: a bad option or value, a malformed filter, a DIR that is neither new,
-     empty nor a ptrace-atf tree (checked before anything is run or written)
+     empty nor a ptrace-atf tree, a --results-file that cannot be written or that has no
+     kyua to write it (checked before anything is run or written)
   3  the test programs are missing or the tree cannot be installed
   4  kyua could not run the suite (kyua's own error)
   5  vm: the guest kernel panicked or hung, or qemu failed, before the results came back
@@ -157,8 +158,10 @@ struct TestArgs {
     /// The unprivileged user for `require.user: unprivileged` cases when run as root.
     #[arg(long, value_name = "USER", default_value = "nobody")]
     unprivileged_user: String,
-    /// Where kyua stores the results database (default: kyua's store).
-    #[arg(long, value_name = "FILE")]
+    /// Where kyua stores the results database (default: kyua's store). It needs kyua: with
+    /// --direct, or without kyua installed, it is refused (exit 2), as is a file kyua could
+    /// not write, before anything runs.
+    #[arg(long, value_name = "FILE", conflicts_with = "direct")]
     results_file: Option<PathBuf>,
     /// The installed tree to create or update and run (default: BIN_DIR/ptrace-atf-tests).
     /// It must be new, empty, or a tree ptrace-atf laid out (a .ptrace-atf-tree marker):
@@ -356,6 +359,20 @@ fn test_suite(bins: &Path, args: TestArgs) -> ExitCode {
     let tree = tree.unwrap_or_else(|| bins.join("ptrace-atf-tests"));
     if let Err(e) = install::check_dest(&tree) {
         return fail(2, &format!("--tree: {e}"));
+    }
+    if let Some(f) = &results_file {
+        if kyua::find().is_none() {
+            return fail(
+                2,
+                &format!(
+                    "--results-file {}: kyua is not installed, and the direct driver writes no results database (apt-get install kyua)",
+                    f.display()
+                ),
+            );
+        }
+        if let Err(e) = kyua::check_results_file(f) {
+            return fail(2, &e);
+        }
     }
     let catalog = match cases::catalog(bins) {
         Ok(c) => c,
