@@ -293,6 +293,21 @@ fn exit_codes_match_help() {
             "No such file",
         ),
         (&["lava", "results", "/etc/passwd"], 2, "not a LAVA job log"),
+        (
+            &["vm", "--kernel", "/etc/passwd", "nosuchcase"],
+            1,
+            "matched no test case",
+        ),
+        (
+            &["vm", "--kernel", "/etc/passwd", "fork/t_fork_waitpid:"],
+            2,
+            "malformed filter",
+        ),
+        (
+            &["lava", "job", "--kernel", "/etc/passwd", "nosuchcase"],
+            1,
+            "matched no test case",
+        ),
         (&["nosuchcommand"], 2, "unrecognized subcommand"),
     ];
     for (args, want, word) in table {

@@ -21,8 +21,9 @@ use std::process::{Command, ExitCode, Stdio};
 pub const EXIT_CODES: &str = "\
 Exit status of `lava job`:
   0  the ramdisk and the job definition were written
-  2  usage error (bad option or argument, a kernel file that is missing, neither --kernel
-     nor --kernel-url)
+  1  a filter matched no test case (nothing is written)
+  2  usage error (bad option or argument, a malformed filter, a kernel file that is
+     missing, neither --kernel nor --kernel-url)
   3  the test programs or busybox (install busybox-static) are missing, dpkg-deb or gzip
      is missing, or a file cannot be written
 Exit status of `lava results`:
@@ -72,10 +73,10 @@ struct JobArgs {
     device_type: String,
     /// How the device boots: `qemu` (LAVA's qemu device type: deploy to tmpfs), or a
     /// real machine's bootloader (`grub`, `ipxe`, `depthcharge`, ...: deploy to tftp).
-    #[arg(long, value_name = "METHOD", default_value = "qemu", value_parser = parse_word)]
+    #[arg(long, value_name = "METHOD", default_value = "qemu", value_parser = vm::parse_word)]
     boot_method: String,
     /// qemu: the CPU model (`max`: 5-level paging; `max,la57=off`).
-    #[arg(long, value_name = "MODEL", default_value = "max", value_parser = parse_word)]
+    #[arg(long, value_name = "MODEL", default_value = "max", value_parser = vm::parse_word)]
     qemu_cpu: String,
     /// qemu: CPUs.
     #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
@@ -124,17 +125,6 @@ struct ResultsArgs {
     /// Print only the summary, not every case's line.
     #[arg(long, short)]
     quiet: bool,
-}
-
-fn parse_word(s: &str) -> Result<String, String> {
-    if !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_-.,=+".contains(c))
-    {
-        Ok(s.to_string())
-    } else {
-        Err(format!("'{s}' is not a plain word"))
-    }
 }
 
 fn parse_plain_var(s: &str) -> Result<(String, String), String> {
@@ -227,6 +217,9 @@ fn write_job(a: JobArgs, bins: &Path) -> ExitCode {
         && !k.is_file()
     {
         return fail(2, &format!("kernel {}: no such file", k.display()));
+    }
+    if let Err((code, e)) = vm::check_filters(bins, &a.filters) {
+        return fail(code, &e);
     }
     let out = a
         .output
@@ -472,8 +465,8 @@ mod tests {
 
     #[test]
     fn words_and_filters() {
-        assert!(parse_word("max,la57=off").is_ok());
-        assert!(parse_word("a b").is_err());
+        assert!(vm::parse_word("max,la57=off").is_ok());
+        assert!(vm::parse_word("a b").is_err());
         assert!(vm::parse_filter("zombie/t_zombie_waitpid:race1").is_ok());
         assert!(vm::parse_filter("-x").is_err());
         assert!(vm::parse_scale("0").is_err());

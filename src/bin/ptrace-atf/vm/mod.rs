@@ -30,8 +30,10 @@ use std::time::{Duration, Instant};
 pub const EXIT_CODES: &str = "\
 Exit status:
   0  every result is good (passed, skipped, expected failure) on every kernel
-  1  a test case failed or was broken, or a filter matched nothing
-  2  usage error (bad option or argument, a kernel file that is missing or no kernel)
+  1  a test case failed or was broken, or a filter matched nothing (checked before
+     anything boots)
+  2  usage error (bad option or argument, a malformed filter, a CPU model qemu does not
+     list, a kernel file that is missing or no kernel)
   3  the test programs, qemu (install qemu-system-x86) or busybox (install busybox-static)
      are missing, or the initramfs cannot be built
   4  kyua could not run the suite in the guest (kyua's own error)
@@ -60,7 +62,7 @@ pub struct Args {
     filters: Vec<String>,
     /// QEMU CPU model (`max` has 5-level paging; `max,la57=off` has not). Repeat for a
     /// matrix: every kernel boots with every model.
-    #[arg(long = "qemu-cpu", value_name = "MODEL")]
+    #[arg(long = "qemu-cpu", value_name = "MODEL", value_parser = parse_word)]
     cpus: Vec<String>,
     /// Guest CPUs (qemu -smp); also the number of cases run at once in the guest.
     #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
@@ -118,6 +120,30 @@ pub(crate) fn parse_filter(s: &str) -> Result<String, String> {
     } else {
         Ok(s.to_string())
     }
+}
+
+/// A plain word for a command-line value that goes into a qemu option or a LAVA job
+/// (`max,la57=off`, `grub`).
+pub(crate) fn parse_word(s: &str) -> Result<String, String> {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-.,=+".contains(c))
+    {
+        Ok(s.to_string())
+    } else {
+        Err(format!("'{s}' is not a plain word"))
+    }
+}
+
+/// The host's own check of the filters, before anything boots: a malformed one is a usage
+/// error (2), one that matches none of the suite's cases fails as `test` does (1), and
+/// programs that cannot be listed are missing (3).
+pub(crate) fn check_filters(bins: &Path, raw: &[String]) -> Result<(), (u8, String)> {
+    let filters = crate::cases::parse_all(raw).map_err(|e| (2, e))?;
+    let catalog = crate::cases::catalog(bins).map_err(|e| (3, e))?;
+    crate::cases::select(&catalog, raw, &filters)
+        .map(drop)
+        .map_err(|e| (1, e))
 }
 
 /// A time scale as `vm` and `lava` take it: what `PTRACE_ATF_TIME_SCALE` accepts (a whole
@@ -290,6 +316,9 @@ fn first_line(p: &Path) -> String {
 
 /// `ptrace-atf vm`.
 pub fn run(args: Args, bins: &Path) -> ExitCode {
+    if let Err((code, e)) = check_filters(bins, &args.filters) {
+        return fail(code, &e);
+    }
     let Some(qemu) = qemu::find() else {
         return fail(
             3,
@@ -299,6 +328,12 @@ pub fn run(args: Args, bins: &Path) -> ExitCode {
             ),
         );
     };
+    let models = qemu::cpu_models(&qemu);
+    for m in &args.cpus {
+        if let Err(e) = qemu::check_cpu(m, models.as_deref()) {
+            return fail(2, &e);
+        }
+    }
     let out = args
         .output
         .clone()

@@ -55,6 +55,42 @@ pub fn find() -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
+/// The CPU models `qemu -cpu help` lists (`None` when it cannot be asked).
+pub fn cpu_models(qemu: &Path) -> Option<Vec<String>> {
+    let out = std::process::Command::new(qemu)
+        .args(["-cpu", "help"])
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| models_listed(&String::from_utf8_lossy(&out.stdout)))?
+}
+
+/// The model names in `-cpu help` output: lines `x86 NAME  description`.
+fn models_listed(text: &str) -> Option<Vec<String>> {
+    let names: Vec<String> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("x86 "))
+        .filter_map(|rest| rest.split_whitespace().next())
+        .map(str::to_string)
+        .collect();
+    (!names.is_empty()).then_some(names)
+}
+
+/// Checks a `--qemu-cpu` value (`max`, `max,la57=off`) against the models qemu lists, so
+/// a typo is a usage error and not a boot that fails twice (KVM, then TCG).
+pub fn check_cpu(model: &str, known: Option<&[String]>) -> Result<(), String> {
+    let name = model.split(',').next().unwrap_or_default();
+    match known {
+        Some(k) if !k.iter().any(|m| m == name) => Err(format!(
+            "--qemu-cpu {model}: qemu-system-x86_64 has no CPU model '{name}' (see: qemu-system-x86_64 -cpu help)"
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Whether /dev/kvm can be opened (KVM may still fail when it starts: nested KVM).
 pub fn kvm_device_usable() -> bool {
     std::fs::OpenOptions::new()
@@ -283,6 +319,22 @@ mod tests {
             channel: "/o/x/channel.txt".into(),
             log: "/o/x/qemu.log".into(),
         }
+    }
+
+    #[test]
+    fn cpu_models_are_read_from_qemus_list() {
+        let list = "Available CPUs:\nx86 486                   (alias configured by machine type)\nx86 max                   Enables all features\n\nRecognized CPUID flags:\n  3dnow\n";
+        let known = models_listed(list).unwrap();
+        assert_eq!(known, ["486", "max"]);
+        assert_eq!(check_cpu("max,la57=off", Some(&known)), Ok(()));
+        let e = check_cpu("maxx", Some(&known)).unwrap_err();
+        assert!(e.contains("no CPU model 'maxx'"), "{e}");
+        assert_eq!(
+            check_cpu("anything", None),
+            Ok(()),
+            "unknown list: qemu decides"
+        );
+        assert_eq!(models_listed("nothing here"), None);
     }
 
     #[test]
