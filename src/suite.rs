@@ -35,6 +35,37 @@ pub const AREAS: &[Area] = &[
 /// The waiter suffixes a program is installed under (`t_fork_wait4`, ...).
 pub const WAITERS: &[&str] = &["wait", "wait3", "wait4", "waitid", "waitpid", "pidfd"];
 
+/// The configuration variables the suite's code reads (`-v NAME=VALUE`), with what each
+/// sets; `tests/config_vars.rs` keeps the list equal to the names the code reads. Any other
+/// name is passed on as atf and kyua do, with a warning (a typo would be ignored silently).
+pub const CONFIG_VARS: &[(&str, &str)] = &[
+    (
+        "dbregs_lie",
+        "dbregs_x86: make the debug-register calls misbehave, to test the suite",
+    ),
+    ("duration", "zombie: seconds each race case runs"),
+    ("iterations", "rounds of a stress or property case"),
+    ("seed", "fork: the clone3 property case's random seed"),
+    (
+        "syscalls",
+        "lwp: system calls per thread in the accounting cases",
+    ),
+    ("threads", "lwp: threads in the accounting cases"),
+    (
+        "time_scale",
+        "multiply one body's deadlines (PTRACE_ATF_TIME_SCALE for one case)",
+    ),
+    (
+        "unprivileged-user",
+        "the user of unprivileged cases (kyua's spelling)",
+    ),
+    ("unprivileged_user", "the user of unprivileged cases"),
+    (
+        "waiter",
+        "the wait(2) family call a program uses, instead of its name's suffix",
+    ),
+];
+
 /// The suite's name in Kyuafiles and Atffiles.
 pub const SUITE: &str = "ptrace-atf";
 

@@ -185,6 +185,34 @@ fn xfail_sorts_a_real_run() {
 /// Every bad input of issue 16 and its exit status, with a word the message must hold; each
 /// status is also documented in the subcommand's --help.
 #[test]
+fn an_unread_config_variable_draws_a_warning() {
+    let (code, _, err) = run(&[
+        "loop",
+        "t_fork_waitpid:fork1",
+        "-n",
+        "1",
+        "-v",
+        "iteration=5",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("warning: -v iteration: no case of this suite reads 'iteration'")
+            && err.contains("iterations"),
+        "{err}"
+    );
+    let (code, _, err) = run(&[
+        "loop",
+        "t_fork_waitpid:fork1",
+        "-n",
+        "1",
+        "-v",
+        "iterations=5",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("warning"), "{err}");
+}
+
+#[test]
 fn exit_codes_match_help() {
     let tmp = tempfile::tempdir().unwrap();
     let foreign = tmp.path().join("foreign");

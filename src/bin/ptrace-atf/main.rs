@@ -183,7 +183,17 @@ fn parse_time_scale(s: &str) -> Result<u32, String> {
 
 fn parse_var(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
-        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        Some((k, v)) if !k.is_empty() => {
+            let known = ptrace_atf::suite::CONFIG_VARS;
+            if !known.iter().any(|(n, _)| *n == k) {
+                let names: Vec<&str> = known.iter().map(|(n, _)| *n).collect();
+                eprintln!(
+                    "ptrace-atf: warning: -v {k}: no case of this suite reads '{k}'; passed on anyway (it reads: {})",
+                    names.join(", ")
+                );
+            }
+            Ok((k.to_string(), v.to_string()))
+        }
         _ => Err(format!("'{s}' is not of the form NAME=VALUE")),
     }
 }
