@@ -15,24 +15,44 @@ pub struct Run {
     pub database: Option<String>,
 }
 
-/// Whether kyua can write its results database at `path`, checked before anything runs by
-/// doing it: an existing file is opened for writing (not truncated), a new one is created
-/// and removed again.
+/// Whether kyua can write its results database at `path` (absolute: kyua runs in the
+/// tree), checked before anything runs by doing it: kyua writes only a new file or an empty
+/// one, and SQLite puts its journal beside it, so a file is created (and removed) beside it,
+/// and an existing one must be an empty regular file that opens for writing (not truncated).
 pub fn check_results_file(path: &Path) -> Result<(), String> {
     let shown = path.display();
-    if path.is_dir() {
-        return Err(format!("--results-file {shown}: is a directory"));
+    let refuse = |why: String| Err(format!("--results-file {shown}: {why}"));
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() => return refuse("is a directory".into()),
+        Ok(m) if !m.is_file() => return refuse("is not a regular file".into()),
+        Ok(m) if m.len() > 0 => {
+            return refuse(format!(
+                "exists and is not empty ({} bytes); kyua writes only a new or empty database",
+                m.len()
+            ));
+        }
+        Ok(_) => {
+            if let Err(e) = std::fs::OpenOptions::new().write(true).open(path) {
+                return refuse(format!("cannot be written: {e}"));
+            }
+        }
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return refuse(e.to_string()),
+        Err(_) => {}
     }
-    let probe = if path.exists() {
-        std::fs::OpenOptions::new().write(true).open(path).map(drop)
-    } else {
-        std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(path)
-            .and_then(|_| std::fs::remove_file(path))
-    };
-    probe.map_err(|e| format!("--results-file {shown}: cannot be written: {e}"))
+    let mut probe = path.as_os_str().to_owned();
+    probe.push(format!(".ptrace-atf-probe-{}", std::process::id()));
+    let probe = Path::new(&probe);
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(probe)
+    {
+        Ok(_) => {
+            let _ = std::fs::remove_file(probe);
+            Ok(())
+        }
+        Err(e) => refuse(format!("cannot be written: {e}")),
+    }
 }
 
 /// Runs `kyua test` over `tree` (its Kyuafile), streaming kyua's output.
@@ -130,21 +150,31 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         let new = t.path().join("new.db");
         assert_eq!(check_results_file(&new), Ok(()));
-        assert!(!new.exists(), "the probe leaves nothing");
+        assert_eq!(
+            std::fs::read_dir(t.path()).unwrap().count(),
+            0,
+            "the probe leaves nothing"
+        );
         std::fs::write(&new, "").unwrap();
         assert_eq!(
             check_results_file(&new),
             Ok(()),
             "kyua writes into an empty file"
         );
+        let full = t.path().join("full.db");
+        std::fs::write(&full, "a database").unwrap();
+        let e = check_results_file(&full).unwrap_err();
+        assert!(e.contains("exists and is not empty (10 bytes)"), "{e}");
+        assert_eq!(std::fs::read_to_string(&full).unwrap(), "a database");
         let e = check_results_file(t.path()).unwrap_err();
         assert!(e.ends_with("is a directory"), "{e}");
         let e = check_results_file(&t.path().join("no/such/dir/x.db")).unwrap_err();
         assert!(e.contains("No such file or directory"), "{e}");
         let e = check_results_file(&new.join("x.db")).unwrap_err();
-        assert!(
-            e.contains("is not a directory") || e.contains("Not a directory"),
-            "{e}"
-        );
+        assert!(e.contains("Not a directory"), "{e}");
+        let e = check_results_file(Path::new("/proc/x.db")).unwrap_err();
+        assert!(e.contains("cannot be written"), "{e}");
+        let e = check_results_file(Path::new("/dev/null")).unwrap_err();
+        assert!(e.contains("not a regular file"), "{e}");
     }
 }

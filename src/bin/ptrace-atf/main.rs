@@ -370,6 +370,12 @@ fn test_suite(bins: &Path, args: TestArgs) -> ExitCode {
     if let Err(e) = install::check_dest(&tree) {
         return fail(2, &format!("--tree: {e}"));
     }
+    // kyua runs in the tree: a relative path is the caller's, made absolute once for the
+    // check, for kyua and for the path printed afterwards.
+    let results_file = match results_file.map(|f| std::path::absolute(&f)).transpose() {
+        Ok(f) => f,
+        Err(e) => return fail(2, &format!("--results-file: {e}")),
+    };
     if let Some(f) = &results_file {
         if kyua::find().is_none() {
             return fail(
