@@ -7,8 +7,10 @@
 //! after the patching was over: multi-threaded TCG's cross-modifying code, not something the
 //! suite tests. Such a boot tested nothing, so `vm` boots again, a bounded number of times,
 //! and keeps the failed boot's console beside the new one; the report names every such boot.
-//! A kernel that panics at every boot still ends as a panic (exit status 5), and a panic once
-//! the suite has begun is never retried.
+//! Only a panic that an oops (or BUG, fault) led to is retried: a panic of its own ("VFS:
+//! Unable to mount root fs") comes back at every boot. A kernel that panics at every boot
+//! still ends as a panic (exit status 5), and a panic once the suite has begun is never
+//! retried.
 
 use super::{channel, console};
 use std::path::{Path, PathBuf};
@@ -24,8 +26,10 @@ pub struct BootPanic {
     pub first: String,
 }
 
-/// The first trouble line (or the panic line) when the boot in `dir` panicked before the
-/// guest began its report and before any case started.
+/// The first report (an oops, BUG, fault) when the boot in `dir` panicked because of it
+/// before the guest began its report and before any case started. A panic that no such
+/// report precedes ("VFS: Unable to mount root fs", "No working init found") comes back
+/// at every boot and is not retried.
 pub fn before_suite(dir: &Path) -> Option<String> {
     let read = |n: &str| {
         String::from_utf8_lossy(&std::fs::read(dir.join(n)).unwrap_or_default()).into_owned()
@@ -35,7 +39,8 @@ pub fn before_suite(dir: &Path) -> Option<String> {
     if channel::parse(&read("channel.txt")).begun || !scan.starts.is_empty() {
         return None;
     }
-    Some(scan.troubles.first().unwrap_or(panic).text.clone())
+    let first = scan.troubles.first()?;
+    (first.line < panic.line).then(|| first.text.clone())
 }
 
 /// Moves the console and channel of boot `n` (counted from 1) aside, so the next boot in
@@ -98,6 +103,12 @@ mod tests {
         assert_eq!(before_suite(boot_dir(panic, "").path()), None);
         let begun = format!("{}\n", channel::Tag::Begin.text());
         assert_eq!(before_suite(boot_dir(BOOT_OOPS, &begun).path()), None);
+    }
+
+    #[test]
+    fn a_panic_without_an_oops_before_it_is_not_retried() {
+        let no_root = "[    3.53] Kernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(0,0)\n";
+        assert_eq!(before_suite(boot_dir(no_root, "").path()), None);
     }
 
     #[test]

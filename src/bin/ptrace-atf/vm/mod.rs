@@ -286,7 +286,9 @@ fn boot(ctx: &mut Ctx, k: &kernel::Kernel, cpu: &str) -> Outcome {
             boot_panic::RETRIES
         );
         boot_panics.push(kept);
-        (end, secs) = boot_once(ctx, k, cpu, accel, &dir);
+        let (e, more) = boot_once(ctx, k, cpu, accel, &dir);
+        end = e;
+        secs += more;
     }
     let back = read_back(&dir);
     Outcome {
