@@ -50,8 +50,10 @@ pub fn yq(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
 
-/// How many times LAVA tries the boot (`failure_retry`): the first boot and two more.
-pub const BOOT_ATTEMPTS: usize = 3;
+/// How many times LAVA tries the boot (`failure_retry`) of a QEMU job under TCG: the first
+/// boot and two more, as `vm` does. Under KVM and on real machines a boot failure is the
+/// kernel's and is not retried.
+pub const BOOT_ATTEMPTS: u32 = 3;
 
 impl Job {
     /// The kernel command line: for qemu all of it; for a real machine what is added to
@@ -68,10 +70,19 @@ impl Job {
         c
     }
 
+    /// How many times the boot is tried: `BOOT_ATTEMPTS` for QEMU under TCG, else once.
+    fn boot_attempts(&self) -> u32 {
+        match self.target {
+            Target::Qemu { no_kvm: true, .. } => BOOT_ATTEMPTS,
+            _ => 1,
+        }
+    }
+
     /// The job definition.
     pub fn yaml(&self) -> String {
         let mut y = String::new();
-        let total = self.boot_minutes * 2 + self.test_minutes + 5;
+        // Deploy, every boot attempt, the test, and some slack.
+        let total = self.boot_minutes * (1 + self.boot_attempts()) + self.test_minutes + 5;
         y.push_str(&format!(
             "# Written by `ptrace-atf lava job`: the ptrace-atf suite ({}) on one kernel.\n",
             if self.filters.is_empty() {
@@ -145,9 +156,11 @@ impl Job {
             "    timeout:\n      minutes: {}\n",
             self.boot_minutes
         ));
-        // A kernel panic before the login prompt ends LAVA's boot action with a JobError;
-        // as `vm` does under TCG, boot again, twice at most (the report names it).
-        y.push_str(&format!("    failure_retry: {BOOT_ATTEMPTS}\n"));
+        // Under TCG, a kernel panic before the login prompt (LAVA's kernel-message check
+        // ends the boot action) boots again, as `vm` does; `lava results` names each retry.
+        if self.boot_attempts() > 1 {
+            y.push_str(&format!("    failure_retry: {}\n", self.boot_attempts()));
+        }
         match &self.target {
             Target::Qemu { .. } => y.push_str("    method: qemu\n    media: tmpfs\n"),
             Target::Tftp { boot_method } => {
@@ -259,6 +272,26 @@ mod tests {
         assert!(t.contains("    method: 'grub'\n    commands: ramdisk\n"));
         assert!(t.contains("    ramdisk:\n      url: 'https://lab.example/ptrace-atf-ramdisk.cpio.gz'\n      compression: gz\n- boot:"));
         assert!(!t.contains("no_kvm"));
+        assert!(
+            !t.contains("failure_retry"),
+            "a real machine's boot is not retried"
+        );
+        assert!(
+            t.contains("  job:\n    minutes: 55\n"),
+            "deploy, one boot, test, slack"
+        );
+        assert!(
+            q.contains("  job:\n    minutes: 75\n"),
+            "deploy, three boots, test, slack"
+        );
+        let kvm = job(Target::Qemu {
+            cpu: "max".into(),
+            smp: 2,
+            memory: 2048,
+            no_kvm: false,
+        })
+        .yaml();
+        assert!(!kvm.contains("failure_retry"), "nor a boot under KVM");
         assert!(t.contains("  extra_kernel_args: 'panic=-1 printk.devkmsg=on noirqdebug'\n"));
         let test_part = |y: &str| y[y.find("- test:").unwrap()..].to_string();
         assert_eq!(test_part(&q), test_part(&t));

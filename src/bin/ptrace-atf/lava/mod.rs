@@ -416,9 +416,12 @@ fn results(a: ResultsArgs, bins: &Path) -> ExitCode {
             b.console.troubles.len() - 20
         );
     }
+    for r in &b.boot_retries {
+        println!("ptrace-atf lava: a boot attempt failed (LAVA's record): {r}");
+    }
     if let Some(t) = b.boot_panic() {
         println!(
-            "ptrace-atf lava: a boot attempt panicked before the suite started ({}); LAVA booted again (failure_retry) and the suite ran to its end",
+            "ptrace-atf lava: the kernel panicked before the suite started, in a boot attempt LAVA retried (first report: {}); a later boot ran the suite to its end",
             t.text
         );
     }

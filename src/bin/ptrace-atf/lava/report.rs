@@ -47,6 +47,9 @@ pub struct Bridge {
     /// The console's kernel trouble (oops, BUG, warning, panic), each with the case that
     /// had started last (`vm`'s console scan).
     pub console: crate::vm::console::Scan,
+    /// LAVA's own records of a boot attempt that failed (`boot-image-retry failed: 1 of 3
+    /// attempts. 'Connection closed'`), in order.
+    pub boot_retries: Vec<String>,
 }
 
 /// `area/program:case` for a LAVA name `program.case` (area from the suite's table).
@@ -58,6 +61,13 @@ fn id_of(name: &str) -> Option<String> {
         .find(|a| a.program == base)?
         .dir;
     Some(format!("{area}/{prog}:{case}"))
+}
+
+/// LAVA's error record of a failed attempt of the boot action it retries (`failure_retry`
+/// on the boot: the top-level action of a QEMU image boot is `boot-image-retry`).
+fn is_boot_retry(msg: &str) -> bool {
+    msg.split_once(" failed: ")
+        .is_some_and(|(action, rest)| action == "boot-image-retry" && rest.contains(" attempts"))
 }
 
 /// Reads a job's records.
@@ -76,6 +86,12 @@ pub fn bridge(records: &[Record]) -> Bridge {
         {
             console.push_str(msg);
             console.push('\n');
+        }
+        if r.lvl == "error"
+            && let Some(msg) = r.msg.str()
+            && is_boot_retry(msg)
+        {
+            b.boot_retries.push(msg.to_string());
         }
         match r.lvl.as_str() {
             "target" => {
@@ -215,7 +231,16 @@ impl Bridge {
     pub fn boot_panic(&self) -> Option<&crate::vm::console::Trouble> {
         let p = self.console.panic.as_ref()?;
         let ran = self.run.as_deref() == Some("pass") && !self.cases.is_empty();
-        (p.last_started.is_none() && ran).then(|| self.console.troubles.first().unwrap_or(p))
+        // Every panic in the log came before the first case started: none is the run's.
+        let first_start = self.console.starts.first().map_or(usize::MAX, |s| s.0);
+        let all_before = self
+            .console
+            .troubles
+            .iter()
+            .filter(|t| t.text.starts_with("Kernel panic"))
+            .all(|t| t.line < first_start);
+        (ran && all_before && !self.boot_retries.is_empty())
+            .then(|| self.console.troubles.first().unwrap_or(p))
     }
 
     /// Whether the job is good: LAVA's job passed, every case is good, the suite ran to
@@ -331,6 +356,10 @@ mod tests {
     const BOOT_PANIC: &str = r#"{"dt": "1", "lvl": "target", "msg": "[    1.9] Oops: int3: 0000 [#1] PREEMPT SMP NOPTI"}
 {"dt": "1", "lvl": "target", "msg": "[    1.9] Kernel panic - not syncing: Fatal exception in interrupt"}
 "#;
+    const RETRY: &str = r#"{"dt": "1", "lvl": "error", "msg": "auto-login-action failed: 1 of 3 attempts. 'Connection closed'"}
+{"dt": "1", "lvl": "error", "msg": "boot-image-retry failed: 1 of 3 attempts. 'Connection closed'"}
+{"dt": "1", "lvl": "warning", "msg": "Retrying: 2 boot-image-retry (timeout 00:03:00)"}
+"#;
     const A_RUN: &str = r#"{"dt": "1", "lvl": "target", "msg": "[    3.1] ptrace-atf-vm: start zombie/t_zombie_waitpid:a"}
 {"dt": "1", "lvl": "target", "msg": "ptrace-atf-lava: result zombie/t_zombie_waitpid:a  ->  passed  [0.010s]"}
 {"dt": "1", "lvl": "results", "msg": {"case": "t_zombie_waitpid.a", "definition": "0_ptrace-atf", "result": "pass"}}
@@ -341,23 +370,45 @@ mod tests {
 
     #[test]
     fn a_boot_attempt_that_panicked_before_the_suite_is_a_note_once_a_retry_ran_it() {
-        let b = bridge(&parse(&format!("{BOOT_PANIC}{A_RUN}")).0);
+        let b = bridge(&parse(&format!("{BOOT_PANIC}{RETRY}{A_RUN}")).0);
+        assert_eq!(
+            b.boot_retries,
+            ["boot-image-retry failed: 1 of 3 attempts. 'Connection closed'"]
+        );
         let t = b.boot_panic().expect("the retried boot's panic");
         assert!(t.text.starts_with("Oops: int3"), "{t:?}");
         assert_eq!(b.bad_reasons(), Vec::<String>::new());
-        // Without a run that reached its end, or after a case started, it is a failure.
-        let lost = A_RUN.replace(
-            r#""case": "suite-run", "definition": "0_ptrace-atf", "result": "pass""#,
-            r#""case": "suite-run", "definition": "0_ptrace-atf", "result": "fail""#,
-        );
-        let b = bridge(&parse(&format!("{BOOT_PANIC}{lost}")).0);
+        // Without LAVA's retry record (a job that does not retry), it is the run's failure.
+        let b = bridge(&parse(&format!("{BOOT_PANIC}{A_RUN}")).0);
         assert!(b.boot_panic().is_none());
         assert!(
             b.bad_reasons()
                 .iter()
                 .any(|w| w.starts_with("the kernel panicked"))
         );
-        let b = bridge(&parse(&format!("{A_RUN}{BOOT_PANIC}")).0);
+        // Nor when no later boot ran the suite to its end.
+        let lost = A_RUN.replace(
+            r#""case": "suite-run", "definition": "0_ptrace-atf", "result": "pass""#,
+            r#""case": "suite-run", "definition": "0_ptrace-atf", "result": "fail""#,
+        );
+        let b = bridge(&parse(&format!("{BOOT_PANIC}{RETRY}{lost}")).0);
+        assert!(b.boot_panic().is_none());
+        assert!(
+            b.bad_reasons()
+                .iter()
+                .any(|w| w.starts_with("the kernel panicked"))
+        );
+        // Nor when the kernel panicked again once the suite had started.
+        let again = "{\"dt\": \"1\", \"lvl\": \"target\", \"msg\": \"[    9.0] Kernel panic - not syncing: again\"}\n";
+        let b = bridge(&parse(&format!("{BOOT_PANIC}{RETRY}{A_RUN}{again}")).0);
+        assert!(b.boot_panic().is_none());
+        assert!(
+            b.bad_reasons()
+                .iter()
+                .any(|w| w.starts_with("the kernel panicked"))
+        );
+        // A panic after a case started is always the run's.
+        let b = bridge(&parse(&format!("{RETRY}{A_RUN}{BOOT_PANIC}")).0);
         assert!(b.boot_panic().is_none());
         assert!(b.bad_reasons().contains(
             &"the kernel panicked (last case started: zombie/t_zombie_waitpid:a)".to_string()
