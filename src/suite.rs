@@ -36,15 +36,24 @@ pub const AREAS: &[Area] = &[
 pub const WAITERS: &[&str] = &["wait", "wait3", "wait4", "waitid", "waitpid", "pidfd"];
 
 /// The configuration variables the suite's code reads (`-v NAME=VALUE`), with what each
-/// sets; `tests/config_vars.rs` keeps the list equal to the names the code reads. Any other
+/// sets; `tests/config_vars.rs` keeps the list equal to the names the code reads (through
+/// `config(`, `config_u64(`, `config_or(`, and kyua's two engine variables). Any other
 /// name is passed on as atf and kyua do, with a warning (a typo would be ignored silently).
 pub const CONFIG_VARS: &[(&str, &str)] = &[
+    (
+        "architecture",
+        "kyua's: the machine `require.arch` is matched against",
+    ),
     (
         "dbregs_lie",
         "dbregs_x86: make the debug-register calls misbehave, to test the suite",
     ),
     ("duration", "zombie: seconds each race case runs"),
     ("iterations", "rounds of a stress or property case"),
+    (
+        "platform",
+        "kyua's: the machine `require.machine` is matched against",
+    ),
     ("seed", "fork: the clone3 property case's random seed"),
     (
         "syscalls",

@@ -1,4 +1,6 @@
-//! `suite::CONFIG_VARS` names exactly the configuration variables the suite's code reads:
+//! `suite::CONFIG_VARS` names exactly the configuration variables the suite's code reads
+//! (through `config(`, `config_u64(`, `config_or(`, the time-scale variable and kyua's two
+//! engine variables; a name read any other way escapes this check):
 //! `ptrace-atf -v NAME=...` warns about any other name, so a variable read but not listed
 //! would draw a false warning, and one listed but no longer read would hide a typo.
 
@@ -38,6 +40,15 @@ fn the_listed_variables_are_the_ones_read() {
     read_names(&root.join("src"), &mut read);
     read_names(&root.join("tests"), &mut read);
     read.insert(ptrace_atf::atf::timescale::CONFIG.to_string());
+    // kyua's engine variables: `test` hands them to kyua's engine, not to the cases.
+    let kyua = std::fs::read_to_string(root.join("src/bin/ptrace-atf/kyua.rs")).unwrap();
+    for engine in ["architecture", "platform"] {
+        assert!(
+            kyua.contains(&format!("\"{engine}\"")),
+            "kyua.rs handles {engine}"
+        );
+        read.insert(engine.to_string());
+    }
     let listed: BTreeSet<String> = CONFIG_VARS.iter().map(|(n, _)| n.to_string()).collect();
     assert_eq!(
         listed, read,
