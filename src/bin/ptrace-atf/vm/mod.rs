@@ -39,6 +39,8 @@ Exit status:
   4  kyua could not run the suite in the guest (kyua's own error)
   5  the guest did not report: its kernel panicked, it hung or went silent, it passed the
      time limit, or qemu failed; the partial results and a console excerpt are printed
+     (under TCG, a boot whose kernel oopses and panics before the suite starts is booted
+     again, twice at most, and named in the report)
 With several kernels, the highest status of any boot.";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
