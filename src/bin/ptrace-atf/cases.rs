@@ -227,6 +227,26 @@ pub fn select(catalog: &[Case], raw: &[String], filters: &[Filter]) -> Result<Ve
         .collect())
 }
 
+/// The catalog and the cases `filters` (parsed from `raw`) select; `Err` carries the exit
+/// status with the message: 3 when the programs cannot be listed, 1 when a filter matches
+/// nothing.
+pub fn selection(
+    bins: &Path,
+    raw: &[String],
+    filters: &[Filter],
+) -> Result<(Vec<Case>, Vec<Case>), (u8, String)> {
+    let catalog = catalog(bins).map_err(|e| (3, e))?;
+    let selected = select(&catalog, raw, filters).map_err(|e| (1, e))?;
+    Ok((catalog, selected))
+}
+
+/// The user's filters checked against the suite before anything else is done (`vm` and
+/// `lava job`, which run them elsewhere): 2 when one is malformed, else as `selection`.
+pub fn check(bins: &Path, raw: &[String]) -> Result<(), (u8, String)> {
+    let filters = parse_all(raw).map_err(|e| (2, e))?;
+    selection(bins, raw, &filters).map(drop)
+}
+
 /// kyua's spelling of a listed property (`kyua list -v`): `descr` is `description`, `X-bug`
 /// is `custom.bug`, `require.user` is `required_user` ...; `None` for a default kyua omits.
 pub fn kyua_property(name: &str, value: &str) -> Option<(String, String)> {

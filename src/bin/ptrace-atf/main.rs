@@ -247,13 +247,9 @@ fn list(bins: &Path, args: ListArgs) -> ExitCode {
         Ok(f) => f,
         Err(e) => return fail(2, &e),
     };
-    let catalog = match cases::catalog(bins) {
-        Ok(c) => c,
-        Err(e) => return fail(3, &e),
-    };
-    let selected = match cases::select(&catalog, &args.filters, &filters) {
+    let (_, selected) = match cases::selection(bins, &args.filters, &filters) {
         Ok(s) => s,
-        Err(e) => return fail(1, &e),
+        Err((code, e)) => return fail(code, &e),
     };
     let mut sources = std::collections::BTreeMap::new();
     if args.where_ {
@@ -390,13 +386,9 @@ fn test_suite(bins: &Path, args: TestArgs) -> ExitCode {
             return fail(2, &e);
         }
     }
-    let catalog = match cases::catalog(bins) {
-        Ok(c) => c,
-        Err(e) => return fail(3, &e),
-    };
-    let selected = match cases::select(&catalog, &raw_filters, &filters) {
+    let (catalog, selected) = match cases::selection(bins, &raw_filters, &filters) {
         Ok(s) => s,
-        Err(e) => return fail(1, &e),
+        Err((code, e)) => return fail(code, &e),
     };
     let whole_suite = selected.len() == catalog.len();
     signals::install();

@@ -218,7 +218,7 @@ fn write_job(a: JobArgs, bins: &Path) -> ExitCode {
     {
         return fail(2, &format!("kernel {}: no such file", k.display()));
     }
-    if let Err((code, e)) = vm::check_filters(bins, &a.filters) {
+    if let Err((code, e)) = crate::cases::check(bins, &a.filters) {
         return fail(code, &e);
     }
     let out = a

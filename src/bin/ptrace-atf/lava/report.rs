@@ -378,41 +378,44 @@ mod tests {
         let t = b.boot_panic().expect("the retried boot's panic");
         assert!(t.text.starts_with("Oops: int3"), "{t:?}");
         assert_eq!(b.bad_reasons(), Vec::<String>::new());
-        // Without LAVA's retry record (a job that does not retry), it is the run's failure.
-        let b = bridge(&parse(&format!("{BOOT_PANIC}{A_RUN}")).0);
-        assert!(b.boot_panic().is_none());
-        assert!(
-            b.bad_reasons()
-                .iter()
-                .any(|w| w.starts_with("the kernel panicked"))
-        );
-        // Nor when no later boot ran the suite to its end.
+        // Otherwise the panic is the run's failure, naming the case that had started.
         let lost = A_RUN.replace(
             r#""case": "suite-run", "definition": "0_ptrace-atf", "result": "pass""#,
             r#""case": "suite-run", "definition": "0_ptrace-atf", "result": "fail""#,
         );
-        let b = bridge(&parse(&format!("{BOOT_PANIC}{RETRY}{lost}")).0);
-        assert!(b.boot_panic().is_none());
-        assert!(
-            b.bad_reasons()
-                .iter()
-                .any(|w| w.starts_with("the kernel panicked"))
-        );
-        // Nor when the kernel panicked again once the suite had started.
         let again = "{\"dt\": \"1\", \"lvl\": \"target\", \"msg\": \"[    9.0] Kernel panic - not syncing: again\"}\n";
-        let b = bridge(&parse(&format!("{BOOT_PANIC}{RETRY}{A_RUN}{again}")).0);
-        assert!(b.boot_panic().is_none());
-        assert!(
-            b.bad_reasons()
-                .iter()
-                .any(|w| w.starts_with("the kernel panicked"))
-        );
-        // A panic after a case started is always the run's.
-        let b = bridge(&parse(&format!("{RETRY}{A_RUN}{BOOT_PANIC}")).0);
-        assert!(b.boot_panic().is_none());
-        assert!(b.bad_reasons().contains(
-            &"the kernel panicked (last case started: zombie/t_zombie_waitpid:a)".to_string()
-        ));
+        let rows: &[(&str, String, &str)] = &[
+            (
+                "no retry record (a job that does not retry)",
+                format!("{BOOT_PANIC}{A_RUN}"),
+                "none",
+            ),
+            (
+                "no later boot ran the suite to its end",
+                format!("{BOOT_PANIC}{RETRY}{lost}"),
+                "none",
+            ),
+            (
+                "a second panic once the suite had started",
+                format!("{BOOT_PANIC}{RETRY}{A_RUN}{again}"),
+                "none",
+            ),
+            (
+                "the only panic came after a case started",
+                format!("{RETRY}{A_RUN}{BOOT_PANIC}"),
+                "zombie/t_zombie_waitpid:a",
+            ),
+        ];
+        for (what, log, last) in rows {
+            let b = bridge(&parse(log).0);
+            assert!(b.boot_panic().is_none(), "{what}");
+            let want = format!("the kernel panicked (last case started: {last})");
+            assert!(
+                b.bad_reasons().contains(&want),
+                "{what}: {:?}",
+                b.bad_reasons()
+            );
+        }
     }
 
     #[test]

@@ -137,17 +137,6 @@ pub(crate) fn parse_word(s: &str) -> Result<String, String> {
     }
 }
 
-/// The host's own check of the filters, before anything boots: a malformed one is a usage
-/// error (2), one that matches none of the suite's cases fails as `test` does (1), and
-/// programs that cannot be listed are missing (3).
-pub(crate) fn check_filters(bins: &Path, raw: &[String]) -> Result<(), (u8, String)> {
-    let filters = crate::cases::parse_all(raw).map_err(|e| (2, e))?;
-    let catalog = crate::cases::catalog(bins).map_err(|e| (3, e))?;
-    crate::cases::select(&catalog, raw, &filters)
-        .map(drop)
-        .map_err(|e| (1, e))
-}
-
 /// A time scale as `vm` and `lava` take it: what `PTRACE_ATF_TIME_SCALE` accepts (a whole
 /// number from 1 to 100), so the guest's programs never reject it.
 pub(crate) fn parse_scale(s: &str) -> Result<String, String> {
@@ -320,7 +309,7 @@ fn first_line(p: &Path) -> String {
 
 /// `ptrace-atf vm`.
 pub fn run(args: Args, bins: &Path) -> ExitCode {
-    if let Err((code, e)) = check_filters(bins, &args.filters) {
+    if let Err((code, e)) = crate::cases::check(bins, &args.filters) {
         return fail(code, &e);
     }
     let Some(qemu) = qemu::find() else {
